@@ -1,0 +1,83 @@
+"""Sentence embeddings with sentence-transformers, loaded lazily and shared.
+
+The classifier, the knowledge manager and the memory store all embed text; loading the
+model once per process (``shared_embedder``) saves about 90 MB and a second of start-up
+per extra copy. torch is imported only in ``warm_up`` so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from studio_nb.services.models import check_readable, default_embedding_model_path
+
+_shared: dict[str, "Embedder"] = {}
+_shared_lock = threading.Lock()
+
+
+class Embedder:
+    """L2-normalised float32 embeddings; safe to call from several threads."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, batch_size: int = 32) -> None:
+        self.model_path = str(model_path) if model_path else None
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model (idempotent). Never downloads: ``HF_HUB_OFFLINE`` is forced on."""
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            path = (
+                check_readable(Path(self.model_path), "embedding model", "pass an existing sentence-transformers folder")
+                if self.model_path
+                else default_embedding_model_path()
+            )
+            from sentence_transformers import SentenceTransformer  # heavy: torch
+
+            self._model = SentenceTransformer(str(path), device="cpu")
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None, progress: bool = False):
+        """Embed ``texts`` into an ``(n, dim)`` float32 array of unit vectors."""
+        import numpy as np
+
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = self._model.encode(
+                list(texts),
+                batch_size=batch_size or self.batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = None
+
+
+def shared_embedder(model_path: str | os.PathLike | None = None) -> Embedder:
+    """One process-wide Embedder per model path (None = the embedded default)."""
+    key = str(model_path or "")
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Embedder(model_path)
+        return _shared[key]
