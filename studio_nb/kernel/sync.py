@@ -1,0 +1,115 @@
+"""Run async code from synchronous callers, even inside a running event loop.
+
+Jupyter kernels already run an event loop in the main thread, so ``asyncio.run`` fails
+there. Every synchronous entry point (``op(x)``, ``pipeline.run(x)``, ``stream(x)``)
+therefore hands its coroutine to one background loop thread owned by studio-nb. Using a
+single loop also keeps loop-bound state (locks, queues of the engine) on one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from typing import AsyncIterator, Awaitable, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_lock = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The shared loop, started on first use in a daemon thread."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="studio-nb-loop", daemon=True).start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def _on_background_loop() -> bool:
+    try:
+        return asyncio.get_running_loop() is _loop
+    except RuntimeError:
+        return False
+
+
+def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run ``factory()`` on the background loop and wait; Ctrl-C cancels the work."""
+    if _on_background_loop():
+        raise RuntimeError("run_sync() called from the studio-nb loop itself; use the async API (await ...acall())")
+    future = asyncio.run_coroutine_threadsafe(_as_coro(factory), background_loop())
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        raise
+
+
+async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+_DONE = object()
+
+
+def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, item by item as they arrive.
+
+    One task on the background loop drives the whole async iterator (so cancel scopes
+    inside it stay in one task). Leaving the ``for`` loop early, or Ctrl-C, cancels it.
+    """
+    items: queue.Queue = queue.Queue()
+    loop = background_loop()
+    space = threading.Semaphore(buffer)  # bounded: a slow reader slows the producer
+
+    async def pump() -> None:
+        try:
+            async for item in factory():
+                while not space.acquire(blocking=False):
+                    await asyncio.sleep(0.001)
+                items.put((True, item))
+        except BaseException as exc:  # delivered to the reader, including cancellation
+            items.put((False, exc))
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            items.put((True, _DONE))
+
+    future = asyncio.run_coroutine_threadsafe(pump(), loop)
+    finished = False
+    try:
+        while True:
+            ok, item = items.get()
+            if not ok:
+                finished = True
+                raise item
+            if item is _DONE:
+                finished = True
+                return
+            space.release()
+            yield item
+    finally:
+        if not finished:
+            future.cancel()
+
+
+def maybe_running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+__all__ = ["run_sync", "iterate_sync", "background_loop", "maybe_running_loop"]
