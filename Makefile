@@ -1,0 +1,59 @@
+# studio-nb — every entry point a newcomer needs. `make help` lists them.
+#
+# The virtual environment lives in .venv at the repo root. Installs go through
+# constraints.txt (torch==2.13.0, the CPU build). llama-cpp-python compiles from source
+# the first time (~6 min on 2 cores); pip caches the wheel, so later setups take seconds.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.studio-nb-installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help setup system-deps demo test test-fast run bench clean
+
+help:
+	@echo "make demo   set everything up, then answer a sample question through the full pipeline"
+	@echo "make test   set everything up, then run every test (kernel, services, operators, Jupyter, browser, Ray)"
+	@echo "make run    set everything up, then start JupyterLab with the Studio page on 127.0.0.1"
+	@echo "make bench  run the benchmarks in bench/ (prints figures, writes bench/results/)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+	$(PIP) install -c constraints.txt -e '.[all,test]'
+	touch $(STAMP)
+
+# Debian packages the browser and event-bus tests need (Chromium for Playwright, Redis).
+system-deps:
+	@missing=""; \
+	for b in /usr/bin/chromium /usr/bin/chromedriver /usr/bin/redis-server; do \
+	  test -x $$b || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver redis-server >/dev/null; \
+	fi
+
+setup: $(STAMP) system-deps
+
+demo: setup
+	$(VENV)/bin/studio-nb demo
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+run: setup
+	$(VENV)/bin/studio-nb serve
+
+bench: setup
+	$(PY) bench/kernel_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
