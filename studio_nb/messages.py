@@ -1,0 +1,212 @@
+"""The typed messages that flow along the Studio pipeline's edges (DESIGN §1).
+
+    UserMessage -> RoutedMessage -> (memory ∥ documents ∥ tool results)
+      -> ContextEnrichedMessage -> LLMRequest -> StreamChunk* -> Response
+
+Frozen dataclasses: an operator never mutates what it received, so a message can be
+shown, logged or replayed as it was. ``Response`` is what every front end receives.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def _rid() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    content: str
+    session_id: str = "default"
+    request_id: str = field(default_factory=_rid)
+    user: str = "local"
+    priority: int = 0
+    #: restrict retrieval to these knowledge domains (None = let the router decide)
+    domains: tuple[str, ...] | None = None
+    history: tuple[dict[str, str], ...] = ()
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class RoutedMessage:
+    original: UserMessage
+    intent: str
+    knowledge_domains: tuple[str, ...]
+    confidence: float
+    matched_keywords: tuple[str, ...] = ()
+    trace: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def content(self) -> str:
+        return self.original.content
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk as cited to the user: ``[n] path:L10-L42 § heading``."""
+
+    domain: str
+    path: str
+    heading: str
+    start_line: int
+    end_line: int
+    score: float
+    text: str = ""
+
+    @property
+    def ref(self) -> str:
+        head = f" § {self.heading}" if self.heading else ""
+        return f"{self.domain}/{self.path}:L{self.start_line}-L{self.end_line}{head}"
+
+    def to_dict(self, with_text: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        d["ref"] = self.ref
+        d["score"] = round(self.score, 4)
+        if not with_text:
+            d.pop("text")
+        return d
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+    error: str | None = None
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MemoryContext:
+    """Earlier turns of the session: the recent window and recalled older turns."""
+
+    recent: tuple[dict[str, Any], ...] = ()
+    recalled: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ContextEnrichedMessage:
+    routed: RoutedMessage
+    memory: MemoryContext = MemoryContext()
+    documents: tuple[Source, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+    #: branches that failed or were skipped, and why (shown to the user, not hidden)
+    degraded: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """A fully built prompt. ``messages`` keep the stable system prompt first (KV reuse)."""
+
+    context: ContextEnrichedMessage
+    messages: tuple[dict[str, str], ...]
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int | None = 0
+    prompt_tokens: int = 0
+    attempt: int = 0
+    trimmed: tuple[str, ...] = ()  # what the budget guard dropped
+
+    @property
+    def session_id(self) -> str:
+        return self.context.routed.original.session_id
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One piece of a streamed answer. The last chunk has ``is_final`` and the full text."""
+
+    content: str
+    session_id: str
+    request_id: str
+    is_final: bool = False
+    text: str = ""  # the answer so far (full answer when is_final)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    attempt: int = 0
+    request: LLMRequest | None = None
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """The guardrail's verdict that an answer must be generated again (feedback edge)."""
+
+    request: LLMRequest
+    reason: str
+    rejected_text: str
+
+
+@dataclass(frozen=True)
+class Response:
+    """The record of one turn, as every front end receives it."""
+
+    text: str
+    intent: str
+    session_id: str
+    request_id: str
+    sources: tuple[Source, ...] = ()
+    tool_calls: tuple[ToolResult, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: Usage = Usage()
+    confidence: float = 0.0
+    domains: tuple[str, ...] = ()
+    attempts: int = 1
+    guardrail: str | None = None  # why an answer was replaced or flagged
+    degraded: tuple[tuple[str, str], ...] = ()
+    turn_id: int | None = None  # the memory row, once committed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "domains": list(self.domains),
+            "session_id": self.session_id,
+            "request_id": self.request_id,
+            "sources": [s.to_dict() for s in self.sources],
+            "tool_calls": [t.to_dict() for t in self.tool_calls],
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+            },
+            "attempts": self.attempts,
+            "guardrail": self.guardrail,
+            "degraded": [list(d) for d in self.degraded],
+            "turn_id": self.turn_id,
+        }
+
+    def _repr_markdown_(self) -> str:
+        from studio_nb.render import response_markdown
+
+        return response_markdown(self)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """What the Studio stream yields for each new piece of answer text."""
+
+    content: str
+    request_id: str
+    session_id: str = ""
+    #: a guardrail retry started over: clients should clear the partial answer
+    restart: bool = False
