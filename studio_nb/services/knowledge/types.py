@@ -1,0 +1,97 @@
+"""The records the knowledge manager hands out: chunks, search hits, domain and ingest reports.
+
+They are frozen dataclasses of plain values so they can cross threads, be cached, and be
+turned into JSON (``dataclasses.asdict``) for the REST API and the WebSocket ``sources``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A chunk as a splitter produces it, before it has a domain or a row id.
+
+    ``start_line``/``end_line`` are 1-based and inclusive; for text formats the chunk text
+    is exactly those lines of the file (notebooks count cells instead of lines).
+    """
+
+    heading: str
+    start_line: int
+    end_line: int
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stored chunk; ``id`` is its row id in its domain's store (and its vector label)."""
+
+    id: int
+    domain: str
+    source: str
+    heading: str
+    start_line: int
+    end_line: int
+    text: str
+    kind: str
+
+    @property
+    def ref(self) -> str:
+        """A human-readable source reference: ``path:L10-L42 § heading``."""
+        unit = {"notebook": "C", "pdf": "P"}.get(self.kind, "L")
+        loc = f"{self.source}:{unit}{self.start_line}-{unit}{self.end_line}"
+        return f"{loc} § {self.heading}" if self.heading else loc
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A chunk with its fused score and the two scores it was fused from.
+
+    ``dense_score`` is the cosine similarity, ``lexical_score`` the BM25 score; either is
+    None when the chunk was not among that retriever's candidates.
+    """
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    @property
+    def ref(self) -> str:
+        return self.chunk.ref
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """What a domain holds; ``index_bytes`` is the size of its persisted vector index."""
+
+    name: str
+    files: int
+    chunks: int
+    dim: int
+    model: str
+    path: str
+    index_bytes: int
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The outcome of one ``ingest`` call.
+
+    ``errors`` lists ``"relative/path: reason"`` for every file that was skipped (unreadable,
+    binary, undecodable, unsupported without an optional dependency); such files keep
+    whatever chunks an earlier ingest stored for them.
+    """
+
+    domain: str
+    files_seen: int
+    files_changed: int
+    files_unchanged: int
+    files_removed: int
+    chunks_added: int
+    chunks_removed: int
+    errors: tuple[str, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
