@@ -1,0 +1,486 @@
+"""Conversation memory: every turn in SQLite, a short-term window plus long-term recall.
+
+Why SQLite in WAL mode with ``synchronous=FULL``: the server tells the user a turn is
+saved only after ``save_turn`` returns, so the row must be on disk by then, whatever
+happens to the process next (the crash test kills a writer with SIGKILL and checks every
+acknowledged turn). WAL lets readers (``load``) run while a writer commits.
+
+``load`` gives the prompt builder two things: the last ``window`` turns in order (what
+the user just said) and up to ``recall_k`` older turns most relevant to the new question
+(what they said long ago that matters now). Relevance is a lexical score built from
+words and CJK character bigrams, and, when an embedder is injected, embedding
+similarity. The default embedding model is English-only: between Chinese texts its
+similarities are noise (measured: for the question "知识库的索引是怎么建的" an unrelated
+Chinese joke scored 0.84, the turn about index building 0.44). So the dense score is
+weighted by the share of non-CJK characters in the question and the lexical score gets
+the rest; pass ``multilingual=True`` with a multilingual embedder to trust it fully. Turn embeddings are stored as float32 bytes next to the turn,
+so recall never re-embeds history.
+
+Loads are cached per session for ``ttl_s`` seconds (the pipeline loads memory on every
+request, often for the same session); a save or clear of a session drops its entries.
+One connection guarded by a lock serves all threads: each statement is short and the
+slow part (embedding) happens outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from studio_nb.errors import ConfigError, StudioError, UnknownSessionError
+
+TITLE_CHARS = 60
+EMBED_TEXT_CHARS = 2000
+MAX_CACHED_SESSIONS = 256
+MAX_CACHED_QUERIES = 16
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
+    user       TEXT NOT NULL,
+    question   TEXT NOT NULL,
+    answer     TEXT NOT NULL,
+    intent     TEXT NOT NULL,
+    sources    TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    embedding  BLOB
+);
+CREATE INDEX IF NOT EXISTS turns_by_session ON turns(session_id, id);
+CREATE UNIQUE INDEX IF NOT EXISTS turns_by_request ON turns(session_id, request_id)
+    WHERE request_id != '';
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user, updated_at);
+"""
+
+_TURN_COLUMNS = "id, session_id, user, question, answer, intent, sources, created_at, request_id"
+
+
+class BadTurnError(StudioError, ValueError):
+    """A turn that cannot be stored (missing session id, non-JSON sources, ...)."""
+
+    code = "bad_turn"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its answer; ``id`` is set by the store when saved."""
+
+    session_id: str
+    user: str
+    question: str
+    answer: str
+    intent: str
+    sources: tuple[dict, ...]
+    created_at: float
+    request_id: str
+    id: int | None = None
+
+    @classmethod
+    def new(
+        cls,
+        session_id: str,
+        question: str,
+        answer: str,
+        *,
+        user: str = "local",
+        intent: str = "GENERAL_CHAT",
+        sources: tuple[dict, ...] | list[dict] = (),
+        request_id: str | None = None,
+    ) -> "Turn":
+        """A turn stamped now, with a fresh request id unless one is given."""
+        return cls(session_id, user, question, answer, intent, tuple(sources), time.time(),
+                   request_id or uuid.uuid4().hex)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sources"] = [dict(s) for s in self.sources]
+        return d
+
+
+@dataclass(frozen=True)
+class MemoryContext:
+    """What the prompt builder gets: the recent window and relevant older turns."""
+
+    recent: tuple[Turn, ...]
+    recalled: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    user: str
+    title: str
+    created_at: float
+    updated_at: float
+    turns: int
+
+
+@dataclass
+class _CacheEntry:
+    expires: float
+    contexts: dict[str | None, MemoryContext] = field(default_factory=dict)
+
+
+# --- lexical relevance ------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9_]+")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def lexical_terms(text: str) -> set[str]:
+    """Lower-cased words plus CJK character bigrams (single characters for 1-char runs).
+
+    Chinese has no spaces; bigrams match "知识库" against "知识" and "识库" without a
+    segmenter, which is how most CJK search engines index text.
+    """
+    text = text.lower()
+    terms = {w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()}
+    for run in _CJK_RUN.findall(text):
+        if len(run) == 1:
+            terms.add(run)
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    return terms
+
+
+def cjk_share(text: str) -> float:
+    """Fraction of the non-space characters of ``text`` that are CJK ideographs."""
+    chars = [c for c in text if not c.isspace()]
+    return sum(len(r) for r in _CJK_RUN.findall(text)) / len(chars) if chars else 0.0
+
+
+def lexical_score(query_terms: set[str], text: str) -> float:
+    """Share of the query's terms found in ``text`` (0..1)."""
+    if not query_terms:
+        return 0.0
+    return len(query_terms & lexical_terms(text)) / len(query_terms)
+
+
+def _turn_text(question: str, answer: str) -> str:
+    return f"{question}\n{answer}"[:EMBED_TEXT_CHARS]
+
+
+# --- the store ----------------------------------------------------------------------
+
+
+class MemoryStore:
+    """Per-session conversation memory in one SQLite file (see the module docstring).
+
+    ``embedder`` is anything with ``encode(list[str]) -> (n, dim) float32 unit vectors``
+    (``studio_nb.services.embeddings.shared_embedder()``); without one recall is lexical.
+    ``min_score`` drops recalled turns that share (almost) nothing with the question, so
+    an unrelated old turn never pads the prompt. ``clock`` is injectable for TTL tests.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        window: int = 6,
+        recall_k: int = 3,
+        ttl_s: float = 30.0,
+        embedder: Any = None,
+        *,
+        multilingual: bool = False,
+        min_score: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if window < 0 or recall_k < 0 or ttl_s < 0:
+            raise ConfigError(f"window, recall_k and ttl_s must be >= 0, got {window}, {recall_k}, {ttl_s}")
+        self.path = Path(path)
+        self.window = window
+        self.recall_k = recall_k
+        self.ttl_s = ttl_s
+        self.embedder = embedder
+        self.multilingual = multilingual
+        self.min_score = min_score
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._writes = 0  # bumped by every save/clear; a load caches only if it saw none
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return (f"MemoryStore({str(self.path)!r}, window={self.window}, recall_k={self.recall_k}, "
+                f"ttl_s={self.ttl_s}, embedder={'yes' if self.embedder else 'no'})")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "MemoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------
+
+    def save_turn(self, turn: Turn) -> Turn:
+        """Store ``turn`` and return it with its ``id``; durable on disk when this returns.
+
+        Saving twice with the same ``request_id`` (a retried saver) returns the stored
+        turn instead of a duplicate. A session belongs to the user who saved its first
+        turn; another user's turn raises UnknownSessionError.
+        """
+        sources_json = self._check(turn)
+        blob = self._embed_blob(_turn_text(turn.question, turn.answer))
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT user FROM sessions WHERE session_id = ?", (turn.session_id,)).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO sessions(session_id, user, title, created_at, updated_at) VALUES (?,?,?,?,?)",
+                        (turn.session_id, turn.user, _title(turn.question), turn.created_at, turn.created_at),
+                    )
+                elif row[0] != turn.user:
+                    raise UnknownSessionError(
+                        f"session {turn.session_id!r} belongs to another user; start a new session id"
+                    )
+                if turn.request_id:
+                    dup = conn.execute(
+                        f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? AND request_id = ?",
+                        (turn.session_id, turn.request_id),
+                    ).fetchone()
+                    if dup is not None:
+                        conn.execute("ROLLBACK")
+                        return _row_turn(dup)
+                cur = conn.execute(
+                    "INSERT INTO turns(session_id, user, question, answer, intent, sources, created_at,"
+                    " request_id, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (turn.session_id, turn.user, turn.question, turn.answer, turn.intent, sources_json,
+                     turn.created_at, turn.request_id, blob),
+                )
+                conn.execute(
+                    "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE session_id = ?",
+                    (turn.created_at, turn.session_id),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._invalidate(turn.session_id)
+        return replace(turn, id=cur.lastrowid)
+
+    def clear(self, session_id: str, *, user: str | None = None) -> int:
+        """Delete a session and its turns; returns how many turns were deleted."""
+        with self._lock:
+            self._require(session_id, user)
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,)).rowcount
+                conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._invalidate(session_id)
+        return n
+
+    # -- reading ----------------------------------------------------------------
+
+    def load(self, session_id: str, query: str | None = None) -> MemoryContext:
+        """The last ``window`` turns (oldest first) and up to ``recall_k`` relevant older ones.
+
+        Recalled turns come oldest first too, so the prompt reads as a timeline. An unknown
+        session is simply empty: a first message has no memory yet.
+        """
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(session_id)
+            if entry is not None and entry.expires > now and query in entry.contexts:
+                self._cache.move_to_end(session_id)
+                self.cache_hits += 1
+                return entry.contexts[query]
+            self.cache_misses += 1
+            generation = self._writes
+            rows = self._conn.execute(
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                (session_id, self.window),
+            ).fetchall()
+        recent = tuple(_row_turn(r) for r in reversed(rows))
+        recalled: tuple[Turn, ...] = ()
+        if query and self.recall_k:
+            before = recent[0].id if recent else None
+            recalled = self._recall(session_id, query, before)
+        ctx = MemoryContext(recent, recalled)
+        with self._lock:
+            if generation != self._writes:  # a save landed while we read: don't cache stale data
+                return ctx
+            entry = self._cache.get(session_id)
+            if entry is None or entry.expires <= now:
+                entry = self._cache[session_id] = _CacheEntry(now + self.ttl_s)
+            if len(entry.contexts) >= MAX_CACHED_QUERIES:
+                entry.contexts.pop(next(iter(entry.contexts)))
+            entry.contexts[query] = ctx
+            self._cache.move_to_end(session_id)
+            while len(self._cache) > MAX_CACHED_SESSIONS:
+                self._cache.popitem(last=False)
+        return ctx
+
+    def history(self, session_id: str, *, user: str | None = None) -> list[Turn]:
+        """Every turn of a session, oldest first."""
+        with self._lock:
+            self._require(session_id, user)
+            rows = self._conn.execute(
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [_row_turn(r) for r in rows]
+
+    def sessions(self, user: str | None = None) -> list[SessionInfo]:
+        """Sessions (of ``user``, or everyone's), most recently updated first."""
+        sql = ("SELECT s.session_id, s.user, s.title, s.created_at, s.updated_at,"
+               " (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) FROM sessions s")
+        args: tuple = ()
+        if user is not None:
+            sql += " WHERE s.user = ?"
+            args = (user,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY s.updated_at DESC, s.session_id", args).fetchall()
+        return [SessionInfo(*r) for r in rows]
+
+    def owner(self, session_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT user FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return row[0] if row else None
+
+    def export(self, session_id: str, fmt: str = "markdown", *, user: str | None = None) -> str:
+        """The whole session as Markdown (for people) or JSON (for programs)."""
+        if fmt not in ("markdown", "json"):
+            raise ConfigError(f"unknown export format {fmt!r}; use 'markdown' or 'json'")
+        turns = self.history(session_id, user=user)
+        info = next(s for s in self.sessions(self.owner(session_id)) if s.session_id == session_id)
+        if fmt == "json":
+            return json.dumps({"session": asdict(info), "turns": [t.to_dict() for t in turns]},
+                              ensure_ascii=False, indent=2)
+        lines = [f"# {info.title}", "", f"- session: `{info.session_id}`", f"- user: {info.user}",
+                 f"- turns: {info.turns}", ""]
+        for i, t in enumerate(turns, 1):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t.created_at))
+            lines += [f"## {i}. {stamp} UTC · {t.intent}", "", f"**Q:** {t.question}", "", f"**A:** {t.answer}", ""]
+            refs = [s.get("ref") or s.get("source") or json.dumps(s, ensure_ascii=False) for s in t.sources]
+            if refs:
+                lines += ["Sources:", *[f"- {r}" for r in refs], ""]
+        return "\n".join(lines)
+
+    # -- internals --------------------------------------------------------------
+
+    def _require(self, session_id: str, user: str | None) -> None:
+        owner = self.owner(session_id)
+        if owner is None or (user is not None and owner != user):
+            raise UnknownSessionError(
+                f"no session {session_id!r}" + (f" for user {user!r}" if user is not None else "")
+                + "; list yours with sessions(user)"
+            )
+
+    def _invalidate(self, session_id: str) -> None:
+        self._writes += 1
+        self._cache.pop(session_id, None)
+
+    @staticmethod
+    def _check(turn: Turn) -> str:
+        if not isinstance(turn, Turn):
+            raise BadTurnError(f"save_turn expects a Turn, got {type(turn).__name__}")
+        for name in ("session_id", "user"):
+            value = getattr(turn, name)
+            if not isinstance(value, str) or not value.strip():
+                raise BadTurnError(f"turn.{name} must be a non-empty string, got {value!r}")
+        for name in ("question", "answer", "intent", "request_id"):
+            if not isinstance(getattr(turn, name), str):
+                raise BadTurnError(f"turn.{name} must be a string, got {type(getattr(turn, name)).__name__}")
+        if not isinstance(turn.created_at, (int, float)) or not math.isfinite(turn.created_at):
+            raise BadTurnError(f"turn.created_at must be a finite timestamp, got {turn.created_at!r}")
+        try:
+            return json.dumps([dict(s) for s in turn.sources], ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise BadTurnError(f"turn.sources must be JSON-serialisable dicts: {exc}") from exc
+
+    def _embed_blob(self, text: str) -> bytes | None:
+        if self.embedder is None:
+            return None
+        import numpy as np
+
+        vec = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
+        return vec.tobytes()
+
+    def _recall(self, session_id: str, query: str, before_id: int | None) -> tuple[Turn, ...]:
+        if before_id is None:
+            return ()
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_TURN_COLUMNS}, embedding FROM turns WHERE session_id = ? AND id < ? ORDER BY id",
+                (session_id, before_id),
+            ).fetchall()
+        if not rows:
+            return ()
+        terms = lexical_terms(query)
+        scores = [lexical_score(terms, _turn_text(r[3], r[4])) for r in rows]
+        if self.embedder is not None:
+            scores = self._blend_dense(query, rows, scores)
+        ranked = sorted(range(len(rows)), key=lambda i: (-scores[i], -rows[i][0]))
+        chosen = sorted(i for i in ranked[: self.recall_k] if scores[i] >= self.min_score)
+        return tuple(_row_turn(rows[i][:9]) for i in chosen)
+
+    def _blend_dense(self, query: str, rows: list, lexical: list[float]) -> list[float]:
+        """``w`` x cosine + (1 - w) x lexical, ``w`` = the question's non-CJK share (or 1).
+
+        Turns saved without an embedding (embedder added later) are embedded once here
+        and written back, so the next recall finds them stored.
+        """
+        import numpy as np
+
+        q = np.asarray(self.embedder.encode([query]), dtype=np.float32)[0]
+        missing = [i for i, r in enumerate(rows) if r[9] is None or len(r[9]) != q.nbytes]
+        if missing:
+            vecs = np.asarray(self.embedder.encode([_turn_text(rows[i][3], rows[i][4]) for i in missing]),
+                              dtype=np.float32)
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany("UPDATE turns SET embedding = ? WHERE id = ?",
+                                       [(v.tobytes(), rows[i][0]) for i, v in zip(missing, vecs)])
+                self._conn.execute("COMMIT")
+            rows = list(rows)
+            for i, v in zip(missing, vecs):
+                rows[i] = (*rows[i][:9], v.tobytes())
+        mat = np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        dense = mat @ q
+        w = 1.0 if self.multilingual else 1.0 - cjk_share(query)
+        return [w * float(d) + (1.0 - w) * s for d, s in zip(dense, lexical)]
+
+
+def _title(question: str) -> str:
+    first = " ".join(question.split())
+    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1] + "…"
+
+
+def _row_turn(row: tuple) -> Turn:
+    id_, session_id, user, question, answer, intent, sources, created_at, request_id = row
+    return Turn(session_id, user, question, answer, intent, tuple(json.loads(sources)), created_at, request_id, id_)

@@ -1,0 +1,178 @@
+"""MemoryStore behaviour on a real SQLite file: window, recall, cache, ownership, export."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from studio_nb.errors import ConfigError, UnknownSessionError
+from studio_nb.services.memory import BadTurnError, MemoryContext, MemoryStore, Turn, lexical_terms
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fill(store: MemoryStore, session: str, pairs: list[tuple[str, str]], user: str = "alice") -> list[Turn]:
+    return [store.save_turn(Turn.new(session, q, a, user=user)) for q, a in pairs]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with MemoryStore(tmp_path / "m.sqlite", window=3, recall_k=2, ttl_s=30.0, clock=Clock()) as s:
+        yield s
+
+
+def test_wal_and_full_sync(store, tmp_path):
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with sqlite3.connect(tmp_path / "m.sqlite") as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_window_is_last_turns_in_order(store):
+    saved = _fill(store, "s1", [(f"q{i}", f"a{i}") for i in range(7)])
+    assert [t.id for t in saved] == sorted(t.id for t in saved)
+    ctx = store.load("s1")
+    assert isinstance(ctx, MemoryContext)
+    assert [t.question for t in ctx.recent] == ["q4", "q5", "q6"]
+    assert ctx.recalled == ()
+    assert store.load("nobody-yet") == MemoryContext((), ())
+
+
+def test_lexical_recall_works_for_chinese(store):
+    _fill(store, "zh", [
+        ("SAGE 的知识库怎么用 hnswlib 建索引？", "先 ingest 文档，再用 hnswlib 建向量索引。"),
+        ("今天天气怎么样", "我无法查看天气。"),
+        ("给我讲个笑话", "程序员的笑话……"),
+        ("如何安装 SAGE", "pip install sage"),
+        ("你好", "你好！"), ("谢谢", "不客气"), ("再见", "再见"),
+    ])
+    ctx = store.load("zh", query="知识库的索引是怎么建的")
+    assert [t.question for t in ctx.recent] == ["你好", "谢谢", "再见"]
+    assert ctx.recalled[0].question.startswith("SAGE 的知识库")
+    assert all(t.question != "给我讲个笑话" for t in ctx.recalled)  # no overlap, not recalled
+    assert "知识" in lexical_terms("知识库") and "识库" in lexical_terms("知识库")
+
+
+def test_recall_uses_stored_embeddings(tmp_path):
+    from studio_nb.services.embeddings import shared_embedder
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.texts = inner, 0
+
+        def encode(self, texts, **kw):
+            self.texts += len(texts)
+            return self.inner.encode(texts, **kw)
+
+    emb = Counting(shared_embedder())
+    store = MemoryStore(tmp_path / "m.sqlite", window=2, recall_k=1, embedder=emb)
+    _fill(store, "en", [
+        ("How do I bake sourdough bread at home?", "Feed your starter, then proof the dough overnight."),
+        ("Which planet is the largest?", "Jupiter."),
+        ("Recommend a sci-fi novel", "Try Dune."),
+        ("thanks", "you're welcome"), ("bye", "bye"),
+    ])
+    assert emb.texts == 5  # one embedding per saved turn
+    rows = store._conn.execute("SELECT length(embedding) FROM turns").fetchall()
+    assert {r[0] for r in rows} == {4 * emb.inner.dim}
+    ctx = store.load("en", query="tips for a loaf made with natural yeast")
+    assert [t.question for t in ctx.recalled] == ["How do I bake sourdough bread at home?"]
+    assert emb.texts == 6  # only the query was embedded; history was read from SQLite
+
+
+def test_chinese_recall_with_english_embedder_is_not_fooled(tmp_path):
+    from studio_nb.services.embeddings import shared_embedder
+
+    store = MemoryStore(tmp_path / "m.sqlite", window=2, recall_k=1, embedder=shared_embedder())
+    _fill(store, "zh", [
+        ("给我讲个笑话", "程序员的笑话……"),  # the English model scores this 0.84 against the query
+        ("SAGE 的知识库怎么用 hnswlib 建索引？", "先 ingest 文档，再用 hnswlib 建向量索引。"),
+        ("今天天气怎么样", "我无法查看天气。"),
+        ("你好", "你好！"), ("再见", "再见"),
+    ])
+    ctx = store.load("zh", query="知识库的索引是怎么建的")
+    assert [t.question for t in ctx.recalled] == ["SAGE 的知识库怎么用 hnswlib 建索引？"]
+
+
+def test_ttl_cache_hits_and_invalidation(tmp_path):
+    clock = Clock()
+    store = MemoryStore(tmp_path / "m.sqlite", window=2, ttl_s=10.0, clock=clock)
+    _fill(store, "s", [("q1", "a1")])
+    first = store.load("s", "q")
+    assert store.load("s", "q") is first and store.cache_hits == 1
+    _fill(store, "s", [("q2", "a2")])  # a save drops the cached context of that session
+    assert [t.question for t in store.load("s", "q").recent] == ["q1", "q2"]
+    again = store.load("s", "q")
+    assert store.load("s", "q") is again
+    clock.now += 11  # expired
+    misses = store.cache_misses
+    assert store.load("s", "q") is not again and store.cache_misses == misses + 1
+    store.clear("s")
+    assert store.load("s", "q") == MemoryContext((), ())
+
+
+def test_sessions_owner_and_isolation(store):
+    _fill(store, "a1", [("first question about a really long topic " * 3, "x"), ("second", "y")], user="alice")
+    _fill(store, "b1", [("bob asks", "z")], user="bob")
+    assert store.owner("a1") == "alice" and store.owner("zzz") is None
+    mine = store.sessions(user="alice")
+    assert [s.session_id for s in mine] == ["a1"] and mine[0].turns == 2
+    assert len(mine[0].title) <= 60 and mine[0].title.startswith("first question")
+    assert {s.session_id for s in store.sessions()} == {"a1", "b1"}
+    with pytest.raises(UnknownSessionError) as err:
+        store.save_turn(Turn.new("a1", "hijack", "no", user="bob"))
+    assert err.value.code == "unknown_session"
+    with pytest.raises(UnknownSessionError):
+        store.history("a1", user="bob")
+    assert len(store.history("a1", user="alice")) == 2
+
+
+def test_unknown_session_errors_and_clear(store):
+    for call in (store.history, store.export, store.clear):
+        with pytest.raises(UnknownSessionError, match="no session 'ghost'"):
+            call("ghost")
+    _fill(store, "c", [("q1", "a1"), ("q2", "a2")])
+    assert store.clear("c") == 2
+    assert store.owner("c") is None
+    with pytest.raises(UnknownSessionError):
+        store.clear("c")
+
+
+def test_export_markdown_and_json(store):
+    store.save_turn(Turn.new("e", "什么是 SAGE?", "一个数据流框架。", user="alice", intent="KNOWLEDGE_QUERY",
+                             sources=[{"ref": "docs/intro.md:L1-L9 § 简介"}]))
+    md = store.export("e")
+    assert "# 什么是 SAGE?" in md and "**A:** 一个数据流框架。" in md and "docs/intro.md:L1-L9 § 简介" in md
+    data = json.loads(store.export("e", fmt="json"))
+    assert data["session"]["user"] == "alice"
+    assert data["turns"][0]["sources"] == [{"ref": "docs/intro.md:L1-L9 § 简介"}]
+    with pytest.raises(ConfigError):
+        store.export("e", fmt="pdf")
+
+
+def test_same_request_id_is_saved_once(store):
+    t = Turn.new("r", "q", "a", request_id="req-1")
+    first, second = store.save_turn(t), store.save_turn(t)
+    assert first.id == second.id and len(store.history("r")) == 1
+
+
+@pytest.mark.parametrize("bad, field", [
+    (dict(session_id=""), "session_id"),
+    (dict(user="  "), "user"),
+    (dict(question=None), "question"),
+    (dict(created_at=float("nan")), "created_at"),
+    (dict(sources=({"x": object()},)), "sources"),
+])
+def test_bad_turns_are_refused_and_nothing_is_written(store, bad, field):
+    base = Turn.new("s", "q", "a")
+    with pytest.raises(BadTurnError, match=field) as err:
+        store.save_turn(Turn(**{**base.__dict__, **bad}))
+    assert err.value.code == "bad_turn"
+    assert store.sessions() == []
