@@ -1,0 +1,432 @@
+"""``LlamaCppClient``: a GGUF model in this process through llama-cpp-python.
+
+llama.cpp is blocking and its context is not thread-safe, so:
+
+- one model is loaded per client (lazily, in ``warm_up``) and a lock serialises
+  generations; a second request waits its turn (and can be cancelled while waiting);
+- ``astream_chat`` runs the blocking token loop in a worker thread and hands deltas to
+  the event loop through a queue;
+- a per-request stop flag is checked between tokens (inside ``generate``, see
+  ``_traced_llama_class``), so closing the stream or cancelling its task stops the model
+  within one token and frees the lock for the next request.
+
+The prompt is built by the GGUF's own chat template, and the KV cache keeps the longest
+common prefix with the previous request (llama-cpp-python does this in ``generate``), so
+a stable system prompt and history at the front of the prompt make follow-up turns start
+fast. ``last_generation`` records how many prompt tokens really had to be evaluated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import AsyncIterator, Iterator
+
+from studio_nb.errors import BudgetExceededError, ConfigError, ModelNotFoundError
+from studio_nb.services.inference.base import (
+    InferenceClient,
+    InvalidRequestError,
+    Messages,
+    TokenDelta,
+    Usage,
+    validate_request,
+)
+from studio_nb.services.models import CHAT_MODEL_FILE, check_readable, default_chat_model_path
+
+_MODEL_FIX = "pass model_path= an existing, complete .gguf file (or leave it unset for the bundled SmolLM2)"
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What one generation cost; ``prompt_tokens_evaluated`` < ``prompt_tokens`` means a KV-cache hit."""
+
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    completion_tokens: int
+    wait_s: float  # waiting for the model lock (another request was generating)
+    ttft_s: float | None  # lock acquired -> first text delta
+    duration_s: float  # lock acquired -> generation ended
+    stopped_early: bool  # the consumer closed/cancelled the stream
+    tokens_after_stop: int  # tokens sampled after the stop was requested (0 or 1)
+
+
+@dataclass
+class _Trace:
+    """Per-request state shared by the consumer, the worker thread and the model hooks."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    prompt_tokens: int | None = None
+    prompt_evaluated: int | None = None
+    generated: list[int] = field(default_factory=list)
+    tokens_at_stop: int | None = None
+
+    def request_stop(self) -> None:
+        if not self.stop.is_set():
+            self.tokens_at_stop = len(self.generated)
+            self.stop.set()
+
+
+@functools.cache
+def _traced_llama_class():
+    """``llama_cpp.Llama`` with two hooks: count prompt tokens evaluated, stop between tokens.
+
+    The chat handlers of llama-cpp-python replace any ``stopping_criteria`` the caller
+    passes with the template's own, so the stop check lives in ``generate`` instead.
+    Built on first use so importing this module does not import llama_cpp.
+    """
+    import llama_cpp
+    from llama_cpp import Llama
+
+    class TracedLlama(Llama):
+        trace: _Trace | None = None
+
+        def eval(self, tokens):
+            tr = self.trace
+            if tr is not None and tr.prompt_evaluated is None:
+                tr.prompt_evaluated = len(tokens)  # the prompt suffix not found in the KV cache
+                if len(tokens) > 1:
+                    # Decode the last prompt token on its own: a cache hit replays exactly
+                    # that one token, and CPU kernels give slightly different numbers for a
+                    # token decoded alone than inside a batch, enough to flip a greedy pick.
+                    super().eval(tokens[:-1])
+                    return super().eval(tokens[-1:])
+            return super().eval(tokens)
+
+        def forget_generated(self) -> None:
+            """Keep only the prompt in the KV cache.
+
+            Generated tokens were decoded one at a time; a later prompt that contains
+            them (the next turn's history) decodes them in a batch when the cache is
+            cold. Dropping them makes an answer independent of what ran before.
+            """
+            tr = self.trace
+            keep = tr.prompt_tokens if tr is not None else None
+            if keep is not None and self.n_tokens > keep:
+                self._ctx.kv_cache_seq_rm(-1, keep, -1)
+                self.n_tokens = keep
+                self._requires_eval = True
+
+        def generate(self, tokens, *args, **kwargs):
+            tr = self.trace
+            if tr is not None:
+                tr.prompt_tokens = len(tokens)
+            for token in super().generate(tokens, *args, **kwargs):
+                if tr is not None:
+                    if tr.stop.is_set():
+                        return
+                    tr.generated.append(int(token))
+                yield token
+
+        def is_eog(self, token: int) -> bool:
+            return bool(llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
+
+        def grammar_parses(self, grammar: str) -> bool:
+            # llama-cpp-python parses GBNF only when sampling starts, and a bad grammar
+            # there leaves a NULL sampler in the chain; parse it up front instead.
+            sampler = llama_cpp.llama_sampler_init_grammar(self._model.vocab, grammar.encode(), b"root")
+            if not sampler:
+                return False
+            llama_cpp.llama_sampler_free(sampler)
+            return True
+
+    return TracedLlama
+
+
+class LlamaCppClient(InferenceClient):
+    """A local GGUF chat model; one loaded model shared safely by concurrent requests."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        seed: int = 0,
+        n_batch: int = 256,
+        chat_format: str | None = None,
+    ) -> None:
+        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_threads", n_threads or 1)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        self.model_path = str(model_path) if model_path else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.seed = seed
+        self.n_batch = n_batch
+        self.chat_format = chat_format
+        self.load_time_s: float | None = None
+        self.last_generation: GenerationStats | None = None
+        self._llama = None
+        self._formatter = None
+        self._load_lock = threading.Lock()
+        self._lock = threading.Lock()  # one generation at a time: llama.cpp contexts are not thread-safe
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path or CHAT_MODEL_FILE).stem
+
+    @property
+    def busy(self) -> bool:
+        """True while a generation holds the model."""
+        return self._lock.locked()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._llama is not None else "not loaded"
+        return f"LlamaCppClient({self.model_name!r}, n_ctx={self.n_ctx}, n_threads={self.n_threads}, {state})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the GGUF (idempotent); ModelNotFoundError names the path and the fix."""
+        if self._llama is not None:
+            return
+        with self._load_lock:
+            if self._llama is not None:
+                return
+            if self.model_path:
+                path = check_readable(Path(self.model_path), "chat model (GGUF)", _MODEL_FIX)
+            else:
+                path = default_chat_model_path()
+            start = perf_counter()
+            try:
+                llama = _traced_llama_class()(
+                    model_path=str(path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=self.n_batch,
+                    seed=self.seed,
+                    chat_format=self.chat_format,
+                    verbose=False,
+                )
+            except ValueError as exc:  # llama-cpp-python: "Failed to load model from file"
+                raise ModelNotFoundError(f"chat model at {path} could not be loaded ({exc}); fix: {_MODEL_FIX}") from exc
+            self._formatter = self._chat_formatter(llama, path)
+            self.load_time_s = perf_counter() - start
+            self._llama = llama
+
+    def _chat_formatter(self, llama, path: Path):
+        """The formatter used both to build prompts and to count chat tokens."""
+        from llama_cpp import llama_chat_format
+
+        if self.chat_format is None:
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ConfigError(f"{path} has no chat template; fix: pass chat_format='chatml' (or another name)")
+
+            def piece(token: int) -> str:
+                return "" if token < 0 else llama.detokenize([token], special=True).decode("utf-8", "ignore")
+
+            formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=piece(llama.token_eos()),
+                bos_token=piece(llama.token_bos()),
+                stop_token_ids=[llama.token_eos()],
+            )
+            llama.chat_handler = formatter.to_chat_handler()  # not a guessed built-in look-alike
+            return formatter
+        formatter = getattr(llama_chat_format, "format_" + self.chat_format.replace("-", "_").replace(".", "_"), None)
+        if formatter is None:
+            raise ConfigError(
+                f"chat_format {self.chat_format!r} has no prompt formatter in llama_cpp.llama_chat_format; "
+                "fix: leave chat_format unset to use the GGUF's own template"
+            )
+        return formatter
+
+    def close(self) -> None:
+        """Free the model after any running generation ends; ``warm_up`` loads it again."""
+        with self._load_lock, self._lock:
+            llama, self._llama, self._formatter = self._llama, None, None
+            if llama is not None:
+                llama.close()
+
+    # -- tokens ----------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        # Tokenizing reads only the vocabulary, so it does not wait for a running generation.
+        self.warm_up()
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_chat_tokens(self, messages: Messages) -> int:
+        messages = validate_request(messages, 1, 0.0)
+        self.warm_up()
+        result = self._formatter(messages=messages)
+        prompt = self._llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        return len(prompt)  # the same call the chat handler makes
+
+    # -- generation ------------------------------------------------------------------
+
+    def stream_chat(self, messages: Messages, **options) -> Iterator[TokenDelta]:
+        trace = _Trace()
+        deltas = self._deltas(messages, trace=trace, **options)
+        try:
+            for delta in deltas:  # not ``yield from``: the stop must be marked before closing
+                yield delta
+        finally:
+            trace.request_stop()
+            deltas.close()
+
+    async def astream_chat(self, messages: Messages, **options) -> AsyncIterator[TokenDelta]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        trace = _Trace()
+        done = object()
+
+        def hand_over(item) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody is listening
+                trace.request_stop()
+
+        def work() -> None:
+            deltas = self._deltas(messages, trace=trace, **options)
+            try:
+                for delta in deltas:
+                    if trace.stop.is_set():
+                        break
+                    hand_over(delta)
+            except BaseException as exc:  # handed to the consumer, raised there
+                hand_over(_Failure(exc))
+            finally:
+                deltas.close()  # releases the model lock now, not at garbage collection
+                hand_over(done)
+
+        worker = threading.Thread(target=work, name="studio-llama-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.exc
+                yield item
+        finally:
+            trace.request_stop()
+
+    def _deltas(
+        self,
+        messages: Messages,
+        *,
+        trace: _Trace,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        stop: list[str] | str | None = None,
+        grammar: str | None = None,
+    ) -> Iterator[TokenDelta]:
+        """The blocking token loop; holds the model lock while it runs."""
+        messages = validate_request(messages, max_tokens, temperature)
+        self.warm_up()
+        llama = self._llama
+        compiled = self._compile_grammar(grammar)
+        # Checked here, not left to llama-cpp-python: llama.cpp pads the context to a
+        # multiple of 256 and llama-cpp-python then checks against the padded size while
+        # its token buffer has the requested one, so an overlong prompt would crash there.
+        n_prompt = self.count_chat_tokens(messages)
+        if n_prompt >= self.n_ctx:
+            raise BudgetExceededError(
+                f"the prompt takes {n_prompt} tokens but {self.model_name} has n_ctx={self.n_ctx}; "
+                "fix: shorten the prompt/history or raise n_ctx"
+            )
+        max_tokens = min(max_tokens, self.n_ctx - n_prompt)
+        queued = perf_counter()
+        if not self._acquire(trace):
+            return
+        start = perf_counter()
+        ttft = stats = finish = None
+        try:
+            llama.trace = trace
+            try:
+                stream = llama.create_chat_completion(
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=self.seed if seed is None else seed,
+                    stop=stop,
+                    grammar=compiled,
+                    stream=True,
+                )
+                try:
+                    for chunk in stream:
+                        if trace.stop.is_set():
+                            break
+                        choice = chunk["choices"][0]
+                        finish = choice.get("finish_reason") or finish
+                        text = choice["delta"].get("content") or ""
+                        if text:
+                            if ttft is None:
+                                ttft = perf_counter() - start
+                            yield TokenDelta(text)
+                finally:
+                    stream.close()
+            except ValueError as exc:
+                translated = self._translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+            stats = self._record(trace, start - queued, start, ttft)
+            if not trace.stop.is_set():
+                usage = Usage(stats.prompt_tokens, stats.completion_tokens)
+                yield TokenDelta("", finish_reason=finish or "stop", usage=usage)
+        finally:
+            llama.forget_generated()
+            llama.trace = None
+            if stats is None:  # closed mid-stream or failed: still say what it cost
+                self._record(trace, start - queued, start, ttft)
+            self._lock.release()
+
+    def _acquire(self, trace: _Trace) -> bool:
+        """Wait for the model; give up if the request is stopped while it waits."""
+        while not self._lock.acquire(timeout=0.05):
+            if trace.stop.is_set():
+                return False
+        if trace.stop.is_set():
+            self._lock.release()
+            return False
+        return True
+
+    def _record(self, trace: _Trace, wait_s: float, start: float, ttft: float | None) -> GenerationStats:
+        llama = self._llama
+        generated = trace.generated
+        stopped = trace.tokens_at_stop is not None
+        stats = GenerationStats(
+            prompt_tokens=trace.prompt_tokens or 0,
+            prompt_tokens_evaluated=trace.prompt_evaluated or 0,
+            completion_tokens=sum(1 for t in generated if not llama.is_eog(t)),
+            wait_s=wait_s,
+            ttft_s=ttft,
+            duration_s=perf_counter() - start,
+            stopped_early=stopped,
+            tokens_after_stop=len(generated) - trace.tokens_at_stop if stopped else 0,
+        )
+        self.last_generation = stats
+        return stats
+
+    def _compile_grammar(self, grammar: str | None):
+        if grammar is None:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        if not isinstance(grammar, str) or not self._llama.grammar_parses(grammar):
+            raise InvalidRequestError(
+                f"grammar is not valid GBNF with a 'root' rule: {grammar!r:.200}; "
+                'fix: e.g. root ::= "A" | "B" (see llama.cpp grammars/README.md)'
+            )
+        return LlamaGrammar.from_string(grammar, verbose=False)
+
+    def _translate(self, exc: ValueError) -> Exception:
+        if "exceed context window" in str(exc):
+            return BudgetExceededError(
+                f"{exc} of {self.model_name}; fix: shorten the prompt/history or raise n_ctx (now {self.n_ctx})"
+            )
+        return exc
+
+
+@dataclass(frozen=True)
+class _Failure:
+    exc: BaseException
