@@ -1,0 +1,122 @@
+"""Fixtures for the scale-out tests: a real local Ray cluster, a simulated two-node
+cluster, and a real ``redis-server`` child process on a free port.
+
+Each cluster is module-scoped (starting Ray costs tens of seconds on a shared 2-core
+machine) and always shut down afterwards; Ray's object store is kept at 100-200 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+# the metrics agent can take longer than Ray's 15 s default to start on a loaded machine
+os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+
+MB = 1024**2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ray: needs Ray (starts a local Ray cluster)")
+    config.addinivalue_line("markers", "redis: needs redis-server (starts one as a child process)")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A one-node Ray cluster with 2 CPUs, no dashboard, a 200 MB object store."""
+    import ray
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * MB, namespace="studio_nb_tests")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_two_nodes():
+    """A simulated two-node cluster (two raylets on this machine), 1 CPU each."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": 100 * MB, "include_dashboard": False},
+    )
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=100 * MB)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, namespace="studio_nb_tests")
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.fixture
+def ray_engine_factory():
+    """Build RayEngines in a fresh namespace per test (named actors do not leak between
+    tests) with small CPU requests so 2 CPUs fit every pool; all are shut down after."""
+    from studio_nb.kernel.ray_engine import RayEngine
+
+    engines = []
+
+    def make(**kw):
+        kw.setdefault("namespace", f"t_{uuid.uuid4().hex[:8]}")
+        kw.setdefault("pools", {"llm": {"num_cpus": 0.25}, "retriever": {"num_cpus": 0.25}})
+        kw.setdefault("task_options", {"num_cpus": 0.25})
+        engine = RayEngine(**kw)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A throw-away redis-server (no persistence) on a free 127.0.0.1 port."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed: `apt-get install -y redis-server` (make system-deps)")
+    import redis
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

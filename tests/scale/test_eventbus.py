@@ -1,0 +1,112 @@
+"""EventBusSink and follow() against a real redis-server child process."""
+
+from __future__ import annotations
+
+import io
+import threading
+import types
+
+import pytest
+
+from studio_nb.eventbus import EventBusSink, events_command, follow, recent
+from studio_nb.kernel import Pipeline, StepEvent
+from studio_nb.kernel.testing import Exclaim, Tokens, Upper
+from studio_nb.messages import TextDelta
+
+pytestmark = pytest.mark.redis
+
+
+def _pipeline() -> Pipeline:
+    p = Pipeline("bus")
+    up = Upper(name="up")
+    p.add_source(up)
+    p.connect(up, Exclaim(name="ex"))
+    p.connect("ex", Tokens(name="words"))
+    return p
+
+
+def test_a_follower_sees_every_step_of_a_turn_in_order(redis_url):
+    stream = "t:steps"
+    sink = EventBusSink(redis_url, stream=stream)
+    p = _pipeline()
+    p.subscribe(sink)
+    received: list[dict] = []
+    ready, done = threading.Event(), threading.Event()
+
+    def consume() -> None:
+        it = follow(redis_url, stream, "$", block_ms=200, stop=done.is_set)
+        ready.set()
+        for ev in it:
+            received.append(ev)
+            if ev.get("kind") == "text" and ev["content"] == "END":
+                done.set()
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    ready.wait(5)
+    items = list(p.stream("hello bus", events=True))
+    rid = next(i.request_id for i in items if isinstance(i, StepEvent))
+    for word in [i for i in items if isinstance(i, str)][:-1]:  # the last item is the final result
+        sink(TextDelta(word, rid, "s"))
+    sink.publish_text("END", rid)
+    assert sink.flush(10)
+    t.join(20)
+    assert not t.is_alive(), f"the follower never saw the end marker; got {received}"
+    steps = [(e["operator"], e["status"]) for e in received if e["kind"] == "step"]
+    assert steps == [
+        ("up", "running"), ("up", "completed"),
+        ("ex", "running"), ("ex", "completed"),
+        ("words", "running"), ("words", "completed"),
+    ]
+    assert {e["request_id"] for e in received if e["kind"] == "step"} == {rid}
+    assert [e["content"] for e in received if e["kind"] == "text"] == ["HELLO", "BUS!", "END"]
+    assert all("duration_ms" in e for e in received if e["kind"] == "step" and e["status"] == "completed")
+    assert sink.published == 9 and sink.dropped == sink.failed == 0
+    sink.close()
+
+
+def test_stream_is_trimmed_to_about_maxlen(redis_url):
+    import redis
+
+    sink = EventBusSink(redis_url, stream="t:trim", maxlen=100)
+    for i in range(2000):
+        sink(StepEvent(f"op{i}", "completed", "r"))
+    assert sink.flush(20)
+    length = redis.Redis.from_url(redis_url).xlen("t:trim")
+    assert 100 <= length < 500  # approximate trimming keeps a little more than maxlen, never all
+    assert sink.published + sink.dropped == 2000 and sink.failed == 0
+    sink.close()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_growing(redis_url):
+    # nothing listens on port 1: every send fails, so the queue fills up
+    sink = EventBusSink("redis://127.0.0.1:1/0", stream="t:down", queue_size=10, batch_size=5)
+    for i in range(1000):
+        sink(StepEvent("op", "running", f"r{i}"))
+    assert sink.pending <= 10
+    assert sink.dropped >= 1000 - 10 - 5
+    sink.close(timeout=1)
+    assert sink.published == 0
+    assert sink.last_error and "Connection" in sink.last_error
+
+
+def test_events_command_prints_recent_events(redis_url):
+    sink = EventBusSink(redis_url, stream="t:cli")
+    sink(StepEvent("llm_inference", "completed", "abcdef123456", duration_ms=12.5, pipeline="studio"))
+    sink(StepEvent("guardrail", "failed", "abcdef123456", error="boom", pipeline="studio"))
+    assert sink.flush(10)
+    out = io.StringIO()
+    args = types.SimpleNamespace(url=redis_url, stream="t:cli", follow=False, from_id=None, count=5, json=False)
+    assert events_command(args, out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "abcdef12 studio/llm_inference completed 12.5 ms" in lines[0]
+    assert "studio/guardrail failed (boom)" in lines[1]
+    assert [e["operator"] for e in recent(redis_url, "t:cli", 1)] == ["guardrail"]
+    sink.close()
+
+
+def test_events_command_reports_an_unreachable_redis(capsys):
+    args = types.SimpleNamespace(url="redis://127.0.0.1:1/0", stream="x", follow=False, from_id=None, count=5, json=False)
+    assert events_command(args, out=io.StringIO()) == 1
+    assert "cannot read events from redis://127.0.0.1:1/0" in capsys.readouterr().err
