@@ -1,0 +1,216 @@
+"""``ChatPanel``: an ipywidgets chat with the Studio pipeline that never blocks the kernel.
+
+    panel = ChatPanel()            # uses the kernel's shared pipeline
+    panel                          # show it; type, Send, watch the answer stream in
+    fut = panel.send("what is a ParallelGroup?")   # the same, from code
+    fut.result(timeout=60)         # the Response; panel.answer / trace / sources are final
+
+A turn runs ``pipe.astream`` as a task on studio-nb's background event loop (the one the
+kernel's sync API already uses), so the kernel's main thread stays free: the user can
+run other cells while an answer arrives. The task sets widget values from that thread
+(ipykernel sends comm messages thread-safely); answer redraws are throttled. Stop cancels
+the task, which cancels the running operator and so stops generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+
+from studio_nb.errors import BusyError, ConfigError, StudioError
+from studio_nb.kernel.sync import background_loop
+from studio_nb.notebook.kernel_pipe import kernel_pipeline
+from studio_nb.notebook.turn import Throttle, TurnState
+
+CURSOR = "▌"
+
+
+class ChatPanel(widgets.VBox):
+    """Input, Send/Stop, streamed answer, step trace with timings, sources, session picker, Clear."""
+
+    def __init__(
+        self,
+        pipeline: Any = None,
+        *,
+        session: str = "default",
+        user: str = "local",
+        updates_per_second: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        self._pipe = pipeline
+        self.session = session
+        self.user = user
+        self.updates_per_second = updates_per_second
+        self.state = TurnState()
+        self.answer_updates = 0  # how many times the answer was redrawn (streaming is visible)
+        self._future: concurrent.futures.Future | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._question_html = ""
+        self._turn_counts: dict[str, int] = {}
+
+        self.session_picker = widgets.Combobox(
+            value=session, options=[session], description="session", ensure_option=False,
+            continuous_update=False, placeholder="type a new name to start a session",
+        )
+        self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="forget this session's turns")
+        self.answer = widgets.HTML(layout=widgets.Layout(min_height="3em"))
+        self.sources = widgets.HTML()
+        self.trace = widgets.HTML()
+        self.status = widgets.HTML("<small>ready</small>")
+        self.input = widgets.Textarea(placeholder="Ask about SAGE, code, your notebook…", rows=2,
+                                      layout=widgets.Layout(width="100%"))
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+
+        self.send_button.on_click(lambda _b: self.send())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.clear_button.on_click(lambda _b: self.clear())
+        self.session_picker.observe(self._on_session, names="value")
+
+        super().__init__(
+            children=[
+                widgets.HBox([self.session_picker, self.clear_button]),
+                self.answer,
+                self.sources,
+                self.trace,
+                self.status,
+                widgets.HBox([self.input, widgets.VBox([self.send_button, self.stop_button])]),
+            ],
+            **kwargs,
+        )
+        self.add_class("studio-chat-panel")
+        if pipeline is not None:
+            self.refresh_sessions()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def pipeline(self) -> Any:
+        """The Studio pipeline this panel talks to (the kernel's shared one by default)."""
+        if self._pipe is None:
+            self._pipe = kernel_pipeline()
+        return self._pipe
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    @property
+    def text(self) -> str:
+        """The answer so far, as plain text."""
+        return self.state.text
+
+    @property
+    def response(self) -> Any:
+        """The last complete ``Response`` (None while streaming, after Stop or an error)."""
+        return self.state.response
+
+    def refresh_sessions(self) -> list[str]:
+        """Reload the session picker's options from memory; returns them."""
+        self._turn_counts = {s.session_id: s.turns for s in self.pipeline.memory.sessions(self.user)}
+        names = list(self._turn_counts)
+        if self.session not in names:
+            names.insert(0, self.session)
+        self.session_picker.options = names
+        return names
+
+    # ------------------------------------------------------------------ actions
+    def send(self, text: str | None = None) -> concurrent.futures.Future:
+        """Ask ``text`` (default: the input box) and return a future of the ``Response``.
+
+        The answer streams into the panel meanwhile; ``future.result(timeout)`` waits.
+        """
+        text = self.input.value if text is None else text
+        if not text.strip():
+            raise ConfigError("nothing to send: type a question first")
+        if self.busy:
+            raise BusyError("a reply is still streaming: press Stop or wait for it")
+        pipe = self.pipeline
+        self._idle.clear()
+        self.input.value = ""
+        self.state = TurnState()
+        self.answer_updates = 0
+        self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
+        self.answer.value = self._question_html
+        self.sources.value = self.trace.value = ""
+        self.status.value = "<small>thinking…</small>"
+        self.send_button.disabled, self.stop_button.disabled = True, False
+        self._future = asyncio.run_coroutine_threadsafe(self._turn(pipe, text, self.session), background_loop())
+        return self._future
+
+    def stop(self) -> None:
+        """Cancel the running turn (generation stops within a token); no-op when idle."""
+        if self._future is not None and not self._future.done():
+            self._future.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no turn is running (also after Stop); returns False on timeout."""
+        return self._idle.wait(timeout)
+
+    def clear(self) -> int:
+        """Stop any running turn, forget the session's turns in memory, and empty the view."""
+        self.stop()
+        self.wait(30)
+        n = self.pipeline.memory.clear(self.session)
+        self._reset_view(f"cleared {n} turn(s) of session {escape(self.session)!s}")
+        return n
+
+    # ------------------------------------------------------------------ internals
+    def _reset_view(self, status: str) -> None:
+        self.state = TurnState()
+        self._question_html = ""
+        self.answer.value = self.sources.value = self.trace.value = ""
+        self.status.value = f"<small>{status}</small>"
+
+    def _on_session(self, change: dict[str, Any]) -> None:
+        new = (change["new"] or "").strip()
+        if not new or new == self.session:
+            return
+        self.stop()
+        self.wait(30)
+        self.session = new
+        self.refresh_sessions()
+        turns = self._turn_counts.get(new, 0)
+        self._reset_view(f"session {escape(new)} · {turns} earlier turn(s)")
+
+    def _render_answer(self, final: bool = False) -> None:
+        cursor = "" if final else CURSOR
+        self.answer.value = (
+            f"{self._question_html}<div class='studio-answer' style='white-space:pre-wrap'>{escape(self.state.text)}{cursor}</div>"
+        )
+        self.answer_updates += 1
+
+    async def _turn(self, pipe: Any, text: str, session: str) -> Any:
+        throttle = Throttle(self.updates_per_second)
+        state = self.state
+        try:
+            async for item in pipe.astream(text, session_id=session, user=self.user, events=True):
+                kind = state.feed(item)
+                if kind == "text" and throttle.ready():
+                    self._render_answer()
+                elif kind == "step":
+                    self.trace.value = state.trace_html()
+            self._render_answer(final=True)
+            self.trace.value = state.trace_html()
+            self.sources.value = state.sources_html()
+            resp = state.response
+            self.status.value = f"<small>done · intent {escape(str(getattr(resp, 'intent', '')))}</small>"
+            return resp
+        except asyncio.CancelledError:
+            self._render_answer(final=True)
+            self.status.value = "<small>stopped</small>"
+            raise
+        except StudioError as exc:
+            self.status.value = f"<span style='color:#b00020'>error [{escape(exc.code)}]: {escape(str(exc))}</span>"
+            raise
+        except Exception as exc:
+            self.status.value = f"<span style='color:#b00020'>error: {escape(type(exc).__name__)}: {escape(str(exc))}</span>"
+            raise
+        finally:
+            self.send_button.disabled, self.stop_button.disabled = False, True
+            self._idle.set()
