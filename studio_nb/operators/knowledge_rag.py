@@ -1,0 +1,55 @@
+"""KnowledgeRAGOp: retrieve the chunks the answer should be grounded in."""
+
+from __future__ import annotations
+
+from studio_nb.kernel import Operator
+from studio_nb.messages import RoutedMessage, Source
+from studio_nb.services import shared
+
+#: intents that are answered without retrieval (the DirectLLM path of the design)
+NO_RETRIEVAL = ("GENERAL_CHAT", "SYSTEM_OPERATION")
+
+
+class KnowledgeRAGOp(Operator):
+    """Hybrid (dense + BM25) search over the routed domains, across domains concurrently.
+
+    Domains the router suggests but nobody has ingested are ignored; when none of the
+    suggested domains exists, every ingested domain is searched, so a fresh install
+    still answers from the bundled documentation.
+    """
+
+    def __init__(self, data_dir: str, k: int = 4, mode: str = "hybrid", embedding_model: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.k = k
+        self.mode = mode
+        self.embedding_model = embedding_model
+        self.knowledge = None
+
+    def warm_up(self) -> None:
+        self.knowledge = shared.knowledge_manager(self.data_dir, self.embedding_model)
+        self.knowledge.warm_up()
+
+    def skip_reason(self, msg: RoutedMessage) -> str | None:
+        if msg.intent in NO_RETRIEVAL and not msg.original.domains:
+            return f"{msg.intent} needs no retrieval"
+        return None
+
+    def domains_for(self, msg: RoutedMessage) -> list[str] | None:
+        existing = {d.name for d in self.knowledge.domains()}
+        wanted = [d for d in msg.knowledge_domains if d in existing]
+        return wanted or None
+
+    async def process(self, msg: RoutedMessage) -> tuple[Source, ...]:
+        hits = await self.knowledge.asearch(msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode)
+        return tuple(
+            Source(
+                domain=h.chunk.domain,
+                path=h.chunk.source,
+                heading=h.chunk.heading,
+                start_line=h.chunk.start_line,
+                end_line=h.chunk.end_line,
+                score=float(h.score),
+                text=h.chunk.text,
+            )
+            for h in hits
+        )
