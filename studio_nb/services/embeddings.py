@@ -43,7 +43,9 @@ class Embedder:
                 else default_embedding_model_path()
             )
             from sentence_transformers import SentenceTransformer  # heavy: torch
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
             self._model = SentenceTransformer(str(path), device="cpu")
 
     @property
