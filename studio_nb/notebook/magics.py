@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Bool, Dict, Float, Unicode
@@ -156,6 +156,7 @@ class StudioMagics(Magics):
     @argument("-v", "--verbose", action="store_true", help="show the per-operator trace with timings")
     @argument("--raw", action="store_true", help="send the text as is, without {var} interpolation")
     @argument("text", nargs="*", help="the question, or a subcommand (see `%%sage_chat help`)")
+    @no_var_expand  # IPython would eval `{expr}` / `$name` in the line; we interpolate safely ourselves
     @line_cell_magic
     def sage_chat(self, line: str = "", cell: str | None = None) -> None:
         """Chat with the Studio pipeline; `%sage_chat help` lists options and subcommands."""

@@ -62,7 +62,7 @@ class ChatPanel(widgets.VBox):
         self.answer = widgets.HTML(layout=widgets.Layout(min_height="3em"))
         self.sources = widgets.HTML()
         self.trace = widgets.HTML()
-        self.status = widgets.HTML("<small>ready</small>")
+        self.status = widgets.HTML()
         self.input = widgets.Textarea(placeholder="Ask about SAGE, code, your notebook…", rows=2,
                                       layout=widgets.Layout(width="100%"))
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
@@ -85,6 +85,7 @@ class ChatPanel(widgets.VBox):
             **kwargs,
         )
         self.add_class("studio-chat-panel")
+        self._set_status("ready", "ready")
         if pipeline is not None:
             self.refresh_sessions()
 
@@ -138,7 +139,7 @@ class ChatPanel(widgets.VBox):
         self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
         self.answer.value = self._question_html
         self.sources.value = self.trace.value = ""
-        self.status.value = "<small>thinking…</small>"
+        self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
         self._future = asyncio.run_coroutine_threadsafe(self._turn(pipe, text, self.session), background_loop())
         return self._future
@@ -157,7 +158,7 @@ class ChatPanel(widgets.VBox):
         self.stop()
         self.wait(30)
         n = self.pipeline.memory.clear(self.session)
-        self._reset_view(f"cleared {n} turn(s) of session {escape(self.session)!s}")
+        self._reset_view(f"cleared {n} turn(s) of session {self.session}")
         return n
 
     # ------------------------------------------------------------------ internals
@@ -165,7 +166,13 @@ class ChatPanel(widgets.VBox):
         self.state = TurnState()
         self._question_html = ""
         self.answer.value = self.sources.value = self.trace.value = ""
-        self.status.value = f"<small>{status}</small>"
+        self._set_status("ready", status)
+
+    def _set_status(self, state: str, text: str) -> None:
+        """One line under the answer; ``state`` (ready/thinking/done/stopped/error) is for tests and CSS."""
+        self.status_state = state
+        color = " style='color:#b00020'" if state == "error" else ""
+        self.status.value = f"<small class='studio-status' data-state='{state}'{color}>{escape(text)}</small>"
 
     def _on_session(self, change: dict[str, Any]) -> None:
         new = (change["new"] or "").strip()
@@ -176,7 +183,7 @@ class ChatPanel(widgets.VBox):
         self.session = new
         self.refresh_sessions()
         turns = self._turn_counts.get(new, 0)
-        self._reset_view(f"session {escape(new)} · {turns} earlier turn(s)")
+        self._reset_view(f"session {new} · {turns} earlier turn(s)")
 
     def _render_answer(self, final: bool = False) -> None:
         cursor = "" if final else CURSOR
@@ -199,17 +206,17 @@ class ChatPanel(widgets.VBox):
             self.trace.value = state.trace_html()
             self.sources.value = state.sources_html()
             resp = state.response
-            self.status.value = f"<small>done · intent {escape(str(getattr(resp, 'intent', '')))}</small>"
+            self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")
             return resp
         except asyncio.CancelledError:
             self._render_answer(final=True)
-            self.status.value = "<small>stopped</small>"
+            self._set_status("stopped", "stopped")
             raise
         except StudioError as exc:
-            self.status.value = f"<span style='color:#b00020'>error [{escape(exc.code)}]: {escape(str(exc))}</span>"
+            self._set_status("error", f"error [{exc.code}]: {exc}")
             raise
         except Exception as exc:
-            self.status.value = f"<span style='color:#b00020'>error: {escape(type(exc).__name__)}: {escape(str(exc))}</span>"
+            self._set_status("error", f"error: {type(exc).__name__}: {exc}")
             raise
         finally:
             self.send_button.disabled, self.stop_button.disabled = False, True

@@ -1,0 +1,79 @@
+"""Fixtures for the notebook front end: one real Studio pipeline, a real IPython shell.
+
+The pipeline is real (llama.cpp with the bundled SmolLM2, MiniLM embeddings, SQLite
+memory, hnswlib) and small: 24 new tokens per answer, a fresh data dir per test run.
+The shell is IPython's own InteractiveShell with the extension loaded, and its display
+publisher records every display and in-place update so tests can see streaming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+MAX_TOKENS = 24
+
+
+@pytest.fixture(scope="session")
+def studio_pipe(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from studio_nb.studio import create_studio_pipeline
+
+    data = tmp_path_factory.mktemp("studio-data")
+    pipe = create_studio_pipeline(data_dir=str(data), max_tokens=MAX_TOKENS, workspace=str(data))
+    pipe.warm_up()
+    yield pipe
+    pipe.close()
+
+
+@dataclass
+class Published:
+    data: dict[str, Any]
+    display_id: str | None
+    update: bool
+
+    def text(self) -> str:
+        return str(self.data.get("text/plain", ""))
+
+
+@pytest.fixture(scope="session")
+def shell(studio_pipe: Any) -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from studio_nb.notebook import use_pipeline
+
+    ip = InteractiveShell.instance()
+    result = ip.run_line_magic("load_ext", "studio_nb.notebook")
+    assert result is None
+    use_pipeline(studio_pipe)
+    ip.run_line_magic("config", "StudioMagics.updates_per_second = 1000.0")  # see every token
+    yield ip
+    use_pipeline(None)
+
+
+@pytest.fixture
+def published(shell: Any) -> Any:
+    """Every display (and in-place update) the shell publishes during the test, in order."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    calls: list[Published] = []
+
+    class Recorder(DisplayPublisher):
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):  # noqa: ANN001
+            calls.append(Published(dict(data), (transient or {}).get("display_id"), update))
+
+    old = shell.display_pub
+    shell.display_pub = Recorder(shell=shell)
+    yield calls
+    shell.display_pub = old
+
+
+@pytest.fixture
+def run(shell: Any) -> Any:
+    """Run a cell as a user would (input transformers included); returns the ExecutionResult."""
+
+    def run_cell(source: str) -> Any:
+        return shell.run_cell(source, store_history=True)
+
+    return run_cell
