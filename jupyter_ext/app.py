@@ -1,0 +1,151 @@
+"""The ``studio`` ExtensionApp: configuration, the shared pipeline runtime, URL routing.
+
+Every knob an operator of the server would set is a ``config=True`` trait, e.g. in
+``jupyter_server_config.py``::
+
+    c.StudioExtension.data_dir = "/srv/studio"
+    c.StudioExtension.model = "http://127.0.0.1:8080/v1"      # or a GGUF path
+    c.StudioExtension.max_requests_per_user = 2
+
+Server start never waits for models: the pipeline is built and warmed on a worker thread
+started by ``_start_jupyter_server_extension``; the first chat waits for it if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
+from traitlets import Bool, Dict, Enum, Int, Unicode
+
+from jupyter_ext.runtime import StudioRuntime, load_factory
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
+    name = "studio"
+    extension_url = "/studio/"
+    load_other_extensions = True
+    static_paths = [str(STATIC)]
+    template_paths = [str(STATIC)]
+
+    config_file = Unicode(
+        "", config=True,
+        help="Path to a Studio configuration YAML (the keys of studio_nb.config.DEFAULTS); traits below win.",
+    )
+    pipeline_yaml = Unicode(
+        "", config=True, help="Path to a pipeline graph YAML (empty: the built-in studio.yaml graph)."
+    )
+    data_dir = Unicode(
+        "", config=True,
+        help="Folder for the knowledge index, memory database and uploads (empty: the pipeline's default).",
+    )
+    model = Unicode(
+        "", config=True,
+        help="Chat model: a GGUF file path, or an OpenAI-compatible server URL (http://...). "
+        "Empty: the bundled SmolLM2 GGUF.",
+    )
+    engine = Enum(["local", "ray"], default_value="local", config=True,
+                  help="Where operators run: in the server process ('local') or on a Ray cluster ('ray').")
+    max_message_size = Int(
+        64 * 1024, config=True,
+        help="Largest WebSocket text frame in bytes; larger frames get an error frame 'too_large'. "
+        "Frames over 4x this size close the socket (tornado's transport limit).",
+    )
+    max_requests_per_user = Int(4, config=True, help="Chat requests one user may have in flight at once.")
+    max_requests_total = Int(16, config=True, help="Chat requests the server answers at once, all users together.")
+    upload_max_bytes = Int(20 * 1024 * 1024, config=True, help="Largest knowledge upload request in bytes.")
+    pipeline_overrides = Dict(
+        {}, config=True,
+        help="Extra keyword overrides passed to the pipeline factory (e.g. {'max_tokens': 64}).",
+    )
+    pipeline_factory = Unicode(
+        "studio_nb.studio:create_studio_pipeline", config=True,
+        help="'module:function' that builds the pipeline; it receives config= and the overrides.",
+    )
+    shared_token_user = Unicode(
+        "local", config=True,
+        help="Owner name for sessions when Jupyter's built-in token/password login is used (one shared "
+        "secret, so one user). Empty: use Jupyter's generated anonymous names. Other identity "
+        "providers (JupyterHub, custom) always use their real user names.",
+    )
+    warm_up_on_start = Bool(True, config=True, help="Load models in the background as soon as the server starts.")
+
+    # ---------------------------------------------------------------- settings
+    def factory_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"engine": self.engine}
+        if self.pipeline_yaml:
+            kw["pipeline"] = str(Path(self.pipeline_yaml).expanduser())
+        if self.data_dir:
+            kw["data_dir"] = str(Path(self.data_dir).expanduser())
+        if self.model:
+            if self.model.startswith(("http://", "https://")):
+                kw["llm"] = {"backend": "openai", "base_url": self.model}
+            else:
+                kw["llm"] = {"backend": "llama_cpp", "model_path": str(Path(self.model).expanduser()), "n_ctx": 2048}
+        kw.update(self.pipeline_overrides)
+        return kw
+
+    def build_pipeline(self) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        factory = load_factory(self.pipeline_factory)
+        return factory(config=self.config_file or None, **self.factory_kwargs())
+
+    def upload_root(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir).expanduser() / "uploads"
+        from jupyter_core.paths import jupyter_data_dir
+
+        return Path(jupyter_data_dir()) / "studio_nb" / "uploads"
+
+    def initialize_settings(self) -> None:
+        t0 = time.perf_counter()
+        self.runtime = StudioRuntime(
+            self.build_pipeline,
+            max_per_user=self.max_requests_per_user,
+            max_total=self.max_requests_total,
+            warm_up=True,
+        )
+        self.settings.update(
+            studio_runtime=self.runtime,
+            studio_max_message_size=self.max_message_size,
+            studio_ws_hard_limit=4 * self.max_message_size + 4096,
+            studio_upload_max_bytes=self.upload_max_bytes,
+            studio_upload_root=str(self.upload_root()),
+            studio_shared_token_user=self.shared_token_user,
+        )
+        self.init_s = time.perf_counter() - t0
+
+    def initialize_handlers(self) -> None:
+        from jupyter_ext.page import StudioPageHandler
+        from jupyter_ext.rest import rest_handlers
+        from jupyter_ext.ws_chat import ChatWebSocket
+
+        self.handlers.extend([
+            ("studio/?", StudioPageHandler),
+            ("studio/api/chat", ChatWebSocket),
+            *rest_handlers("studio/api"),
+        ])
+
+    # ---------------------------------------------------------------- lifecycle
+    def initialize(self) -> None:
+        t0 = time.perf_counter()
+        super().initialize()
+        self.load_s = time.perf_counter() - t0  # what the extension adds to server start
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.warm_up_on_start:
+            self.runtime.start()
+        self.log.info("Studio extension loaded in %.1f ms; pipeline warming up in the background; page: %sstudio/",
+                      1000 * getattr(self, "load_s", 0.0), serverapp.connection_url)
+
+    async def stop_extension(self) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.runtime.close)
+
+

@@ -1,0 +1,30 @@
+"""``{base_url}studio/``: the Studio web page (static/index.html rendered by Jinja).
+
+The template only receives values the server owns (base URL, XSRF token, static URL),
+autoescaped; everything else the page shows comes from the API at run time and is put
+into the DOM as text by app.js, never as HTML.
+"""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, ExtensionHandlerMixin
+from tornado import web
+
+
+class StudioPageHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler):
+    auth_resource = "studio_nb:chat"
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.settings["studio_runtime"].start()  # opening the page starts warm-up if it had not
+        html = self.render_template(
+            "index.html",
+            studio_base_url=self.base_url,
+            studio_static=self.static_url_prefix,
+            studio_xsrf=self.xsrf_token.decode("ascii"),
+        )
+        self.set_header("Cache-Control", "no-store")
+        self.finish(html)

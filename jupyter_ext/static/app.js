@@ -1,0 +1,390 @@
+/* The Studio page: chat over {base_url}studio/api/chat, sessions and the live pipeline graph.
+ *
+ * Untrusted text (model output, questions, file names, error messages) only ever reaches
+ * the DOM as text nodes, through StudioMarkdown.render or textContent; no innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var BASE = body.dataset.baseUrl || "/";
+  var XSRF = body.dataset.xsrf || "";
+  var TOKEN = new URLSearchParams(location.search).get("token") || "";
+  var API = BASE + "studio/api/";
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var turnsEl = $("turns"), input = $("input"), stopBtn = $("stop"), statusEl = $("status");
+
+  var state = {
+    ws: null,
+    session: localStorage.getItem("studio.session") || newId("s"),
+    requests: {},   // request_id -> turn view
+    graph: null,
+    nodes: {},      // operator name -> {g, rect, time}
+    retry: 500,
+  };
+
+  function newId(prefix) {
+    var a = new Uint8Array(8);
+    crypto.getRandomValues(a);
+    return prefix + "-" + Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function h(tag, cls, txt) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (txt !== undefined && txt !== null) n.textContent = String(txt);
+    return n;
+  }
+
+  function setStatus(s, label) {
+    statusEl.dataset.state = s;
+    statusEl.textContent = label;
+  }
+
+  // ------------------------------------------------------------------ REST
+  function api(path, opts) {
+    opts = opts || {};
+    var headers = opts.headers || {};
+    headers["X-XSRFToken"] = XSRF;
+    if (TOKEN) headers["Authorization"] = "token " + TOKEN;
+    if (opts.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(opts.json);
+    }
+    return fetch(API + path, { method: opts.method || "GET", headers: headers, body: opts.body,
+                               credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (!r.ok) throw new Error((data.code ? data.code + ": " : "") + (data.message || r.statusText));
+          return data;
+        });
+      });
+  }
+
+  // ------------------------------------------------------------------ WebSocket
+  function connect() {
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + API + "chat";
+    if (TOKEN) url += "?token=" + encodeURIComponent(TOKEN);
+    var ws = new WebSocket(url);
+    state.ws = ws;
+    setStatus("connecting", "connecting…");
+    ws.onopen = function () { state.retry = 500; setStatus("open", "connected"); };
+    ws.onclose = function () {
+      setStatus("closed", "disconnected — retrying");
+      Object.keys(state.requests).forEach(function (rid) { finishTurn(state.requests[rid], "connection closed"); });
+      setTimeout(connect, state.retry);
+      state.retry = Math.min(state.retry * 2, 10000);
+    };
+    ws.onmessage = function (ev) {
+      var frame;
+      try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      onFrame(frame);
+    };
+  }
+
+  function send(frame) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function onFrame(f) {
+    var turn = f.request_id ? state.requests[f.request_id] : null;
+    if (f.type === "step") {
+      markNode(f.operator, f.status, f.duration_ms);
+      if (turn) addStep(turn, f);
+    } else if (f.type === "text") {
+      if (!turn) return;
+      if (f.restart) turn.text = "";
+      turn.text += f.content;
+      turn.tokens += 1;
+      scheduleRender(turn);
+    } else if (f.type === "done") {
+      if (!turn) return;
+      if (typeof f.text === "string" && !f.stopped) turn.text = f.text;
+      renderAnswer(turn);
+      showDone(turn, f);
+      finishTurn(turn, null);
+      loadSessions();
+      loadGraph();
+    } else if (f.type === "error") {
+      if (turn) finishTurn(turn, f.code + ": " + f.message);
+      else notice(f.code + ": " + f.message);
+    } else if (f.type === "cleared") {
+      turnsEl.replaceChildren();
+      loadSessions();
+    }
+  }
+
+  // ------------------------------------------------------------------ turns
+  function addTurn(question) {
+    var box = h("article", "turn");
+    box.appendChild(h("div", "question", question));
+    var answer = h("div", "answer");
+    answer.dataset.state = "streaming";
+    var trace = h("ol", "trace");
+    var meta = h("div", "meta");
+    var sources = h("ul", "sources");
+    box.append(answer, trace, sources, meta);
+    turnsEl.appendChild(box);
+    box.scrollIntoView({ block: "end" });
+    return { box: box, answer: answer, trace: trace, meta: meta, sources: sources, text: "", tokens: 0,
+             steps: {}, pending: false, rid: null };
+  }
+
+  function scheduleRender(turn) {
+    if (turn.pending) return;
+    turn.pending = true;
+    requestAnimationFrame(function () { turn.pending = false; renderAnswer(turn); });
+  }
+
+  function renderAnswer(turn) {
+    turn.answer.replaceChildren(StudioMarkdown.render(turn.text));
+    turn.answer.dataset.tokens = String(turn.tokens);
+    turn.box.scrollIntoView({ block: "end" });
+  }
+
+  function addStep(turn, f) {
+    var row = turn.steps[f.operator];
+    if (!row) {
+      row = h("li", "step");
+      row.appendChild(h("span", "op", f.operator));
+      row.appendChild(h("span", "ms", ""));
+      turn.steps[f.operator] = row;
+      turn.trace.appendChild(row);
+    }
+    row.dataset.status = f.status;
+    row.lastChild.textContent = f.duration_ms !== undefined ? f.duration_ms.toFixed(1) + " ms" : f.status;
+  }
+
+  function showDone(turn, f) {
+    (f.sources || []).forEach(function (s, i) {
+      var li = h("li", "source");
+      li.appendChild(h("span", "n", "[" + (i + 1) + "] "));
+      li.appendChild(h("span", "path", s.domain + "/" + s.path + ":L" + s.start_line + "-L" + s.end_line));
+      if (s.heading) li.appendChild(h("span", "heading", " § " + s.heading));
+      turn.sources.appendChild(li);
+    });
+    var parts = [];
+    if (f.stopped) parts.push("stopped");
+    if (f.intent) parts.push(f.intent);
+    if (f.usage) parts.push(f.usage.completion_tokens + " tokens");
+    var total = 0;
+    Object.keys(f.timings || {}).forEach(function (k) { total = Math.max(total, f.timings[k]); });
+    if (f.guardrail) parts.push("guardrail: " + f.guardrail);
+    turn.meta.textContent = parts.join(" · ");
+  }
+
+  function finishTurn(turn, error) {
+    turn.answer.dataset.state = error ? "error" : "done";
+    if (error) turn.box.appendChild(h("div", "error", error));
+    delete state.requests[turn.rid];
+    stopBtn.disabled = Object.keys(state.requests).length === 0;
+  }
+
+  function notice(msg) {
+    var n = h("div", "notice", msg);
+    turnsEl.appendChild(n);
+    setTimeout(function () { n.remove(); }, 8000);
+  }
+
+  function ask(question) {
+    var rid = newId("r");
+    var turn = addTurn(question);
+    turn.rid = rid;
+    state.requests[rid] = turn;
+    resetGraphState();
+    if (!send({ type: "chat", message: question, session_id: state.session, request_id: rid })) {
+      finishTurn(turn, "not connected; retrying the connection — send again in a moment");
+      return;
+    }
+    stopBtn.disabled = false;
+  }
+
+  $("ask").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var q = input.value.trim();
+    if (!q) return;
+    input.value = "";
+    ask(q);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("ask").requestSubmit(); }
+  });
+  stopBtn.addEventListener("click", function () {
+    Object.keys(state.requests).forEach(function (rid) { send({ type: "stop", request_id: rid }); });
+  });
+  $("new-session").addEventListener("click", function () { selectSession(newId("s"), false); });
+
+  // ------------------------------------------------------------------ sessions
+  function selectSession(sid, load) {
+    state.session = sid;
+    localStorage.setItem("studio.session", sid);
+    turnsEl.replaceChildren();
+    highlightSession();
+    if (load) loadHistory(sid);
+  }
+
+  function highlightSession() {
+    Array.prototype.forEach.call($("sessions").children, function (li) {
+      li.classList.toggle("active", li.dataset.sid === state.session);
+    });
+  }
+
+  function loadSessions() {
+    api("sessions").then(function (data) {
+      var ul = $("sessions");
+      ul.replaceChildren();
+      data.sessions.forEach(function (s) {
+        var li = h("li", "session");
+        li.dataset.sid = s.session_id;
+        li.appendChild(h("span", "title", s.title || s.session_id));
+        li.appendChild(h("span", "count", " (" + s.turns + ")"));
+        li.addEventListener("click", function () { selectSession(s.session_id, true); });
+        var del = h("button", "delete", "×");
+        del.title = "delete this session";
+        del.addEventListener("click", function (ev) {
+          ev.stopPropagation();
+          api("sessions/" + encodeURIComponent(s.session_id), { method: "DELETE" }).then(loadSessions, notice);
+        });
+        li.appendChild(del);
+        ul.appendChild(li);
+      });
+      highlightSession();
+    }).catch(function (e) { notice("sessions: " + e.message); });
+  }
+
+  function loadHistory(sid) {
+    api("sessions/" + encodeURIComponent(sid)).then(function (data) {
+      data.turns.forEach(function (t) {
+        var turn = addTurn(t.question);
+        turn.text = t.answer;
+        renderAnswer(turn);
+        showDone(turn, { intent: t.intent, sources: t.sources });
+        turn.answer.dataset.state = "done";
+      });
+    }).catch(function (e) { notice("history: " + e.message); });
+  }
+
+  // ------------------------------------------------------------------ pipeline graph
+  function svg(tag, attrs, txt) {
+    var n = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { n.setAttribute(k, String(attrs[k])); });
+    if (txt !== undefined) n.textContent = String(txt);
+    return n;
+  }
+
+  function loadGraph() {
+    return api("pipeline").then(function (g) { state.graph = g; drawGraph(g); })
+      .catch(function (e) { notice("pipeline: " + e.message); });
+  }
+
+  function drawGraph(g) {
+    var root = svg("svg", { width: g.width, height: g.height, viewBox: "0 0 " + g.width + " " + g.height,
+                            class: "pipeline" });
+    var defs = svg("defs");
+    var marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7,
+                                 markerHeight: 7, orient: "auto-start-reverse" });
+    marker.appendChild(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#555" }));
+    defs.appendChild(marker);
+    root.appendChild(defs);
+    var boxes = {};
+    g.nodes.forEach(function (n) { boxes[n.name] = n.box; });
+    g.nodes.filter(function (n) { return n.kind === "group"; }).forEach(function (n) {
+      var b = n.box;
+      root.appendChild(svg("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 8, class: "group" }));
+      root.appendChild(svg("text", { x: b.x + 12, y: b.y + 16, class: "group-label" }, n.name + " (parallel)"));
+    });
+    var line = function (a, b, cls) {
+      root.appendChild(svg("line", { x1: a.x + a.w / 2, y1: a.y + a.h, x2: b.x + b.w / 2, y2: b.y, class: cls,
+                                     "marker-end": "url(#arrow)" }));
+    };
+    g.edges.forEach(function (e) {
+      var a = boxes[e.from], b = boxes[e.to];
+      if (!a || !b) return;
+      if (e.feedback) {
+        var x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x + b.w, y2 = b.y + b.h / 2, bend = Math.max(x1, x2) + 50;
+        root.appendChild(svg("path", { d: "M " + x1 + " " + y1 + " C " + bend + " " + y1 + ", " + bend + " " + y2 +
+                                          ", " + x2 + " " + y2, class: "edge feedback", "marker-end": "url(#arrow)" }));
+        root.appendChild(svg("text", { x: bend - 8, y: (y1 + y2) / 2, class: "feedback-label",
+                                       "text-anchor": "end" }, "≤" + e.max_loops));
+      } else {
+        line(a, b, "edge");
+      }
+    });
+    var joins = {};
+    g.nodes.forEach(function (n) { if (n.kind === "join") joins[n.group] = n; });
+    g.nodes.forEach(function (n) {
+      if (n.group && n.kind !== "join" && joins[n.group]) line(n.box, joins[n.group].box, "edge inner");
+    });
+    var previous = state.nodes;  // keep this turn's highlights across a redraw with fresh stats
+    state.nodes = {};
+    g.nodes.filter(function (n) { return n.kind !== "group"; }).forEach(function (n) {
+      var b = n.box;
+      var grp = svg("g", { class: "node", "data-name": n.name, "data-enabled": n.enabled });
+      var rect = svg("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 6 });
+      grp.appendChild(rect);
+      grp.appendChild(svg("text", { x: b.x + b.w / 2, y: b.y + 16, class: "name", "text-anchor": "middle" }, n.name));
+      var stats = n.stats && n.stats.runs ? statsLabel(n.stats) : n.operator + (n.enabled ? "" : " (off)");
+      var time = svg("text", { x: b.x + b.w / 2, y: b.y + 31, class: "time", "text-anchor": "middle" }, stats);
+      grp.appendChild(time);
+      var title = svg("title", {}, n.operator + ": " + n.input_type + " → " + n.output_type);
+      grp.appendChild(title);
+      root.appendChild(grp);
+      state.nodes[n.name] = { g: grp, time: time };
+      var old = previous[n.name];
+      if (old && old.g.getAttribute("data-status")) {
+        grp.setAttribute("data-status", old.g.getAttribute("data-status"));
+        time.textContent = old.time.textContent;
+      }
+    });
+    $("graph").replaceChildren(root);
+    drawToggles(g);
+  }
+
+  function statsLabel(s) {
+    var ms = s.mean_ms !== undefined ? s.mean_ms : (s.total_ms && s.runs ? s.total_ms / s.runs : null);
+    return s.runs + " runs" + (ms !== null && ms !== undefined ? " · " + Number(ms).toFixed(1) + " ms avg" : "");
+  }
+
+  function drawToggles(g) {
+    var box = $("toggles");
+    box.replaceChildren();
+    g.nodes.filter(function (n) { return n.group && n.kind !== "join" && n.kind !== "group"; }).forEach(function (n) {
+      var label = h("label", "toggle");
+      var cb = document.createElement("input");
+      cb.type = "checkbox";
+      cb.checked = n.enabled;
+      cb.dataset.name = n.name;
+      cb.addEventListener("change", function () {
+        cb.disabled = true;
+        api("pipeline/nodes/" + encodeURIComponent(n.name), { method: "PUT", json: { enabled: cb.checked } })
+          .then(loadGraph, function (e) { cb.checked = !cb.checked; notice(e.message); })
+          .finally(function () { cb.disabled = false; });
+      });
+      label.append(cb, document.createTextNode(" " + n.name));
+      box.appendChild(label);
+    });
+  }
+
+  function resetGraphState() {
+    Object.keys(state.nodes).forEach(function (k) { state.nodes[k].g.removeAttribute("data-status"); });
+  }
+
+  function markNode(name, status, ms) {
+    var n = state.nodes[name];
+    if (!n) return;
+    n.g.setAttribute("data-status", status);
+    if (ms !== undefined) n.time.textContent = status + " · " + ms.toFixed(1) + " ms";
+    else n.time.textContent = status === "running" ? "running…" : status;
+  }
+
+  // ------------------------------------------------------------------ start
+  connect();
+  loadGraph();
+  loadSessions();
+  if (state.session) loadHistory(state.session);
+  window.studio = { state: state, ask: ask };  // for tests and debugging from the console
+})();
