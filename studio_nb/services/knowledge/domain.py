@@ -9,6 +9,7 @@ between is detected at the next load and the graph is rebuilt from the stored ve
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Domain:
     def __init__(self, name: str, path: Path, store: ChunkStore, dim: int, model: str) -> None:
         self.name, self.path, self.store, self.dim, self.model = name, path, store, dim, model
         self.lock = RWLock()
+        self.ingest_lock = threading.Lock()  # one ingest per domain at a time (diff, embed, apply)
         self.compact_min = 256  # hidden vectors tolerated before the graph is rebuilt
         self.vectors = VectorIndex(dim)
         self.bm25 = BM25Index([])

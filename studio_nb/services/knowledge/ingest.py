@@ -97,6 +97,11 @@ def ingest_path(
     domain: Domain, path: Path, embedder, cfg: SplitConfig, *, progress: bool = True, batch_size: int = 32
 ) -> IngestReport:
     """Bring ``domain`` in line with the files at ``path`` (see the module docstring)."""
+    with domain.ingest_lock:
+        return _ingest(domain, path, embedder, cfg, progress, batch_size)
+
+
+def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bool, batch_size: int) -> IngestReport:
     t0 = time.perf_counter()
     path = Path(path).expanduser().resolve()
     root, files, is_folder = _targets(path)
