@@ -25,6 +25,8 @@ from studio_nb.kernel.sync import iterate_sync, run_sync
 from studio_nb.messages import Response, StreamChunk, TextDelta, UserMessage
 
 BUNDLED_DOCS_DOMAIN = "studio_nb_docs"
+#: words that send a question to studio-nb's own documentation
+BUNDLED_DOCS_KEYWORDS = ("studio-nb", "studio_nb", "studio nb", "sage_chat", "chatpanel", "jupyter_ext")
 
 
 def bundled_docs_path() -> Path:
@@ -95,8 +97,15 @@ class StudioPipeline:
         self.pipeline.warm_up(progress=progress)
         if self.config["bundled_docs"] and not self._docs_ingested:
             self.knowledge.ingest(bundled_docs_path(), BUNDLED_DOCS_DOMAIN, progress=progress)
+            self._add_route(BUNDLED_DOCS_DOMAIN, BUNDLED_DOCS_KEYWORDS)
             self._docs_ingested = True
         return self
+
+    def _add_route(self, domain: str, keywords: tuple[str, ...] = ()) -> None:
+        """Let the intent router send questions to an ingested domain."""
+        classifier = getattr(self.pipeline["intent_router"], "classifier", None)
+        if classifier is not None:
+            classifier.add_domain(domain, keywords=keywords)
 
     def close(self) -> None:
         self.pipeline.close()
@@ -163,9 +172,7 @@ class StudioPipeline:
     # ------------------------------------------------------------------ knowledge
     def ingest(self, path: str | Path, domain: str, progress: bool = True) -> Any:
         report = self.knowledge.ingest(path, domain, progress=progress)
-        router = self.pipeline["intent_router"]
-        if getattr(router, "classifier", None) is not None:
-            router.classifier.add_domain(domain)
+        self._add_route(domain)
         return report
 
     def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid") -> list[Any]:

@@ -28,8 +28,6 @@ def find_loop(text: str, n: int = 4, repeats: int = 3) -> int | None:
     for i in range(len(tokens) - n + 1):
         gram = tuple(t for t, _ in tokens[i : i + n])
         starts = seen.setdefault(gram, [])
-        if starts and i - starts[-1] < n:  # overlapping: "a a a a" is caught by the run check
-            continue
         starts.append(i)
         if len(starts) >= repeats:
             return tokens[starts[1]][1]

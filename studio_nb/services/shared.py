@@ -8,6 +8,7 @@ Ray, every worker process gets its own instances the same way.
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 from pathlib import Path
@@ -75,8 +76,12 @@ def tool_registry(workspace: str | Path, data_dir: str | Path, embedding_model: 
     )
 
 
+@atexit.register
 def reset() -> None:
-    """Forget every instance (tests; a server reload). Closes what can be closed."""
+    """Forget every instance (tests; a server reload). Closes what can be closed.
+
+    Also runs at interpreter exit: llama.cpp's finaliser fails noisily if the model is
+    still open while modules are being torn down."""
     with _lock:
         items = list(_instances.values())
         _instances.clear()

@@ -1,0 +1,146 @@
+"""Operators in isolation: guardrail verdicts, the budget guard's trimming order, the
+feedback loop (with a scripted LLM that isolates the retry logic), the context join."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import pytest
+
+from studio_nb.errors import BudgetExceededError
+from studio_nb.kernel import Branches, Operator, Pipeline
+from studio_nb.messages import (
+    ContextEnrichedMessage,
+    LLMRequest,
+    MemoryContext,
+    Regenerate,
+    Response,
+    RoutedMessage,
+    Source,
+    StreamChunk,
+    ToolResult,
+    UserMessage,
+)
+from studio_nb.operators import ContextJoin, GuardrailOp, PromptBuilderOp, StreamOutputSink, TokenBudgetGuardOp
+from studio_nb.operators.guardrail import find_loop, verdict
+
+
+def routed(text: str = "What is a ParallelGroup?", intent: str = "KNOWLEDGE_QUERY") -> RoutedMessage:
+    return RoutedMessage(UserMessage(text, session_id="t"), intent, ("sage_docs",), 0.9)
+
+
+def doc(i: int, score: float, chars: int = 600) -> Source:
+    return Source("sage_docs", f"doc{i}.md", f"Heading {i}", 1, 10, score, ("word%d " % i) * (chars // 6))
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "empty answer"),
+        ("   \n", "empty answer"),
+        ("!!!! ???? .... ---- ****", "degenerate answer (mostly symbols)"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "degenerate answer (a character repeated)"),
+        ("The pipeline runs. The pipeline runs. The pipeline runs. The pipeline runs.", "looping answer"),
+        ("并行组同时运行多个分支。并行组同时运行多个分支。并行组同时运行多个分支。", "looping answer"),
+        ("A ParallelGroup runs independent branches concurrently and joins them [1].", None),
+        ("ParallelGroup 会并行运行多个分支，然后合并结果。", None),
+    ],
+)
+def test_guardrail_verdicts(text, reason):
+    assert verdict(text) == reason
+
+
+def test_find_loop_points_at_the_second_repetition():
+    text = "Intro sentence here. one two three four. one two three four. one two three four."
+    cut = find_loop(text)
+    assert cut is not None and text[:cut].rstrip().endswith("one two three four.")
+
+
+def test_context_join_picks_results_by_type_and_records_failures():
+    r = routed()
+    mem = MemoryContext(recent=({"question": "q", "answer": "a", "intent": "X", "id": 1},))
+    docs = (doc(1, 0.5),)
+    tools = (ToolResult("calculator", {"expression": "1+1"}, 2),)
+    out = ContextJoin()(
+        Branches(r, results={"m": mem, "k": docs, "t": tools}, errors={"x": "boom"}, skipped={"y": "why"})
+    )
+    assert out.memory is mem and out.documents == docs and out.tool_results == tools
+    assert out.degraded == (("x", "boom"),)
+
+
+def test_prompt_builder_cites_numbered_sources_and_keeps_a_stable_prefix():
+    pb = PromptBuilderOp(max_tokens=64)
+    ctx1 = ContextEnrichedMessage(routed("first question"), documents=(doc(1, 0.9), doc(2, 0.5)))
+    ctx2 = ContextEnrichedMessage(routed("second question"), documents=(doc(3, 0.7),))
+    a, b = pb(ctx1), pb(ctx2)
+    assert a.messages[0] == b.messages[0]  # same system prompt for the same intent: KV cache reuse
+    user = a.messages[-1]["content"]
+    assert "[1] doc1.md § Heading 1" in user and "[2] doc2.md" in user and user.endswith("Question: first question")
+    retry = pb(Regenerate(a, "empty answer", ""))
+    assert retry.attempt == 1 and retry.temperature > 0 and "empty answer" in retry.messages[-1]["content"]
+
+
+@pytest.fixture(scope="module")
+def guard():
+    op = TokenBudgetGuardOp(n_ctx=600)
+    op.ensure_warm()  # the real model's tokenizer
+    return op
+
+
+def test_budget_guard_trims_lowest_scored_sources_first(guard):
+    pb = PromptBuilderOp(max_tokens=100)
+    ctx = ContextEnrichedMessage(routed(), documents=(doc(1, 0.9), doc(2, 0.1), doc(3, 0.5)))
+    req = pb(ctx)
+    assert guard.client.count_chat_tokens(list(req.messages)) > 500
+    out = guard(req)
+    assert out.prompt_tokens <= 600 - 100
+    assert out.trimmed[0].startswith("source doc2.md")  # score 0.1 went first
+    kept = [d.path for d in out.context.documents]
+    assert "doc2.md" not in kept and (not kept or kept[0] == "doc1.md")
+
+
+def test_budget_guard_refuses_a_question_that_alone_is_too_long(guard):
+    pb = PromptBuilderOp(max_tokens=100)
+    req = pb(ContextEnrichedMessage(routed("explain " * 700)))
+    with pytest.raises(BudgetExceededError) as info:
+        guard(req)
+    assert info.value.code == "too_long" and "shorten the question" in str(info.value)
+
+
+class ScriptedLLM(Operator):
+    """Isolates the guardrail's retry loop from the model: answers from a list."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def process(self, msg: LLMRequest) -> AsyncIterator[StreamChunk]:
+        text = self.answers[min(msg.attempt, len(self.answers) - 1)]
+        for word in text.split(" "):
+            yield StreamChunk(word + " ", "t", "r", text=text, attempt=msg.attempt)
+        yield StreamChunk("", "t", "r", is_final=True, text=text, attempt=msg.attempt, request=msg)
+
+
+def _loop_pipeline(answers: list[str], attempts: int = 2) -> Pipeline:
+    p = Pipeline("guarded")
+    pb, llm, gr, out = PromptBuilderOp(), ScriptedLLM(answers), GuardrailOp(max_attempts=attempts), StreamOutputSink()
+    p.add_source(pb)
+    p.connect(pb, llm)
+    p.connect(llm, gr)
+    p.connect(gr, out)
+    p.connect(gr, pb, feedback=True, max_loops=attempts)
+    return p
+
+
+def test_guardrail_sends_a_bad_answer_back_and_accepts_the_retry():
+    p = _loop_pipeline(["", "A ParallelGroup runs branches concurrently."])
+    resp = p.run(ContextEnrichedMessage(routed()))
+    assert isinstance(resp, Response)
+    assert resp.attempts == 2 and resp.guardrail is None
+    assert resp.text == "A ParallelGroup runs branches concurrently."
+
+
+def test_guardrail_gives_up_gracefully_after_its_attempts():
+    p = _loop_pipeline(["", "   "], attempts=2)
+    resp = p.run(ContextEnrichedMessage(routed()))
+    assert resp.attempts == 2 and resp.guardrail == "empty answer"
+    assert resp.text.startswith("Sorry")
