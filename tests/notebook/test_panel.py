@@ -1,0 +1,104 @@
+"""``ChatPanel`` driven headless (no browser) against the real Studio pipeline and model."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from html import escape
+from typing import Any
+
+import pytest
+
+from studio_nb.errors import BusyError, ConfigError
+from studio_nb.notebook import ChatPanel
+
+pytestmark = pytest.mark.slow
+
+
+def _watch(panel: ChatPanel) -> list[str]:
+    values: list[str] = []
+    panel.answer.observe(lambda change: values.append(change["new"]), names="value")
+    return values
+
+
+def _wait_for(predicate: Any, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> None:
+    panel = ChatPanel(studio_pipe, session="panel-send", updates_per_second=1000)
+    values = _watch(panel)
+    panel.input.value = "what is hnswlib used for?"
+    fut = panel.send()
+    assert isinstance(fut, concurrent.futures.Future)
+    assert not fut.done() and panel.busy  # send() returned at once: the caller is not blocked
+    assert panel.input.value == "" and panel.send_button.disabled and not panel.stop_button.disabled
+    with pytest.raises(BusyError):
+        panel.send("a second question while the first streams")
+
+    resp = fut.result(timeout=300)
+    assert panel.wait(5) and not panel.busy
+    assert resp is panel.response and resp.text.strip()
+    assert panel.text == resp.text
+    assert escape(resp.text) in panel.answer.value and "what is hnswlib used for?" in panel.answer.value
+    partial = [v for v in values if "studio-answer" in v]
+    assert len(set(partial)) >= 3, "the answer should be redrawn as tokens arrive"
+    assert panel.answer_updates >= 3
+    for op in ("intent_router", "knowledge_rag", "llm_inference"):
+        assert f"<code>{op}</code>" in panel.trace.value
+    assert "ms</td>" in panel.trace.value
+    if resp.sources:
+        assert escape(resp.sources[0].ref) in panel.sources.value
+    assert panel.status_state == "done" and resp.intent in panel.status.value
+    assert not panel.send_button.disabled and panel.stop_button.disabled
+    assert [t.question for t in studio_pipe.memory.history("panel-send")] == ["what is hnswlib used for?"]
+
+
+def test_stop_cancels_generation(studio_pipe: Any) -> None:
+    panel = ChatPanel(studio_pipe, session="panel-stop")
+    fut = panel.send("write a long story about a robot that learns to paint")
+    _wait_for(lambda: panel.state.deltas >= 1 or fut.done())
+    assert not fut.done(), "the answer finished before it could be stopped"
+    panel.stop()
+    assert panel.wait(30)
+    assert fut.cancelled() and panel.status_state == "stopped" and panel.response is None
+    shown = panel.text
+    time.sleep(0.5)
+    assert panel.text == shown  # nothing arrives after Stop
+    llm_run = studio_pipe["llm_inference"].last[-1]
+    assert isinstance(llm_run.error, asyncio.CancelledError)  # generation itself was cancelled
+    assert "panel-stop" not in [s.session_id for s in studio_pipe.memory.sessions("local")]  # no turn saved
+    # the model slot was released: the next question is answered
+    assert panel.send("hi").result(timeout=300).text.strip()
+
+
+def test_session_switch_and_clear(studio_pipe: Any) -> None:
+    panel = ChatPanel(studio_pipe, session="panel-a")
+    panel.send("hello").result(timeout=300)
+    assert "panel-a" in panel.refresh_sessions()
+
+    panel.session_picker.value = "panel-b"
+    assert panel.session == "panel-b" and panel.text == "" and "0 earlier turn(s)" in panel.status.value
+    panel.send("what is a ParallelGroup?").result(timeout=300)
+    assert [t.question for t in studio_pipe.memory.history("panel-b")] == ["what is a ParallelGroup?"]
+    assert {"panel-a", "panel-b"} <= set(panel.session_picker.options)
+
+    panel.session_picker.value = "panel-a"
+    assert "1 earlier turn(s)" in panel.status.value
+
+    assert panel.clear() == 1
+    assert panel.answer.value == "" and "cleared 1 turn(s) of session panel-a" in panel.status.value
+    sessions = [s.session_id for s in studio_pipe.memory.sessions("local")]
+    assert "panel-a" not in sessions and "panel-b" in sessions
+
+
+def test_empty_question_is_refused() -> None:
+    panel = ChatPanel()  # the check comes before any pipeline is created
+    with pytest.raises(ConfigError):
+        panel.send("   ")
+    assert not panel.busy
