@@ -156,6 +156,7 @@ class RayEngine(LocalEngine):
                 kwargs.update(include_dashboard=False, object_store_memory=DEFAULT_OBJECT_STORE_BYTES)
                 # on a loaded machine the metrics agent can take longer than Ray's default to start
                 os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+                os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
             kwargs.update(self.init_kwargs)
             ray.init(address=self.address, **kwargs)
             self._owns_ray = True

@@ -18,6 +18,7 @@ import pytest
 
 # the metrics agent can take longer than Ray's 15 s default to start on a loaded machine
 os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
 
 MB = 1024**2
 
@@ -27,13 +28,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: needs redis-server (starts one as a child process)")
 
 
+def _retry_start(start, cleanup, attempts: int = 3):
+    """Start a cluster, retrying: on a heavily loaded machine Ray's agents sometimes miss
+    the raylet's fixed start-up deadline ("Timed out waiting for file ...port...")."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start()
+        except Exception:
+            cleanup()
+            if attempt == attempts:
+                raise
+            time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """A one-node Ray cluster with 2 CPUs, no dashboard, a 200 MB object store."""
     import ray
+
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * MB, namespace="studio_nb_tests")
+    _retry_start(
+        lambda: ray.init(
+            num_cpus=2, include_dashboard=False, object_store_memory=200 * MB, namespace="studio_nb_tests"
+        ),
+        ray.shutdown,
+    )
     try:
         yield ray
     finally:
@@ -48,18 +68,28 @@ def ray_two_nodes():
 
     if ray.is_initialized():
         ray.shutdown()
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "object_store_memory": 100 * MB, "include_dashboard": False},
-    )
-    try:
+    holder: list = []
+
+    def start():
+        cluster = Cluster()
+        holder[:] = [cluster]
+        cluster.add_node(num_cpus=1, object_store_memory=100 * MB, include_dashboard=False)
         cluster.add_node(num_cpus=1, object_store_memory=100 * MB)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="studio_nb_tests")
+        return cluster
+
+    def cleanup():
+        ray.shutdown()
+        for cluster in holder:
+            cluster.shutdown()
+
+    cluster = _retry_start(start, cleanup)
+    try:
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
         yield cluster
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        cleanup()
 
 
 @pytest.fixture
