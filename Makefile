@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install -c constraints.txt -e '.[all,test]'
+	@# editable installs skip data-files, so place the auto-enable file ourselves
+	install -D -m 644 jupyter-config/jupyter_server_config.d/jupyter_ext.json \
+	  $(VENV)/etc/jupyter/jupyter_server_config.d/jupyter_ext.json
 	touch $(STAMP)
 
 # Debian packages the browser and event-bus tests need (Chromium for Playwright, Redis).
