@@ -7,3 +7,33 @@ heavy parts are imported on first use through ``__getattr__``.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+__all__ = ["ChatPanel", "Operator", "Pipeline", "create_studio_pipeline", "load_ipython_extension"]
+
+_LAZY = {
+    "create_studio_pipeline": "studio_nb.studio",
+    "ChatPanel": "studio_nb.notebook",
+    "Operator": "studio_nb.kernel",
+    "Pipeline": "studio_nb.kernel",
+}
+
+
+def load_ipython_extension(ipython):  # ``%load_ext studio_nb``
+    from studio_nb.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from studio_nb.notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'studio_nb' has no attribute {name!r}")
+
