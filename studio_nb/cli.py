@@ -58,7 +58,7 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace) -> int:
     for ev in pipe.stream(question, session_id=args.session, events=args.verbose, domains=args.domain):
         if isinstance(ev, TextDelta) and streaming:
             if ev.restart:
-                print("\n[guardrail: answer rejected, generating again]", file=sys.stderr)
+                print("\n[guardrail: answer rejected, generating again]")
             print(ev.content, end="", flush=True)
         elif isinstance(ev, StepEvent) and args.verbose and not args.json:
             if ev.status != "running":

@@ -6,6 +6,7 @@ from typing import AsyncIterator
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import LLMRequest, StreamChunk, Usage
+from studio_nb.operators.guardrail import find_loop
 from studio_nb.services import shared
 
 
@@ -14,11 +15,14 @@ class LLMInferenceOp(Operator):
     whole text, the finish reason and token usage, and travels on to the guardrail.
 
     Cancellation (a stop button, a closed socket) closes this generator, which closes
-    the client's stream, which stops llama.cpp between two tokens.
+    the client's stream, which stops llama.cpp between two tokens. The same mechanism
+    ends an answer early once it starts looping (``stop_on_loop``), with
+    ``finish_reason="loop"``; the guardrail then asks for a new one.
     """
 
-    def __init__(self, llm: dict | None = None) -> None:
+    def __init__(self, llm: dict | None = None, stop_on_loop: bool = True) -> None:
         self.llm = llm
+        self.stop_on_loop = stop_on_loop
         self.client = None
 
     def warm_up(self) -> None:
@@ -27,7 +31,7 @@ class LLMInferenceOp(Operator):
 
     async def process(self, msg: LLMRequest) -> AsyncIterator[StreamChunk]:
         original = msg.context.routed.original
-        text, finish, usage = "", None, None
+        text, finish, usage, checked = "", None, None, 0
         stream = self.client.astream_chat(
             list(msg.messages), max_tokens=msg.max_tokens, temperature=msg.temperature, seed=msg.seed
         )
@@ -39,6 +43,10 @@ class LLMInferenceOp(Operator):
                 if delta.text:
                     text += delta.text
                     yield StreamChunk(delta.text, original.session_id, original.request_id, text=text, attempt=msg.attempt)
+                    checked += 1
+                    if self.stop_on_loop and checked % 16 == 0 and find_loop(text) is not None:
+                        finish = "loop"  # small models loop; stop paying for it, the guardrail decides
+                        break
         finally:
             await stream.aclose()
         yield StreamChunk(
@@ -48,7 +56,7 @@ class LLMInferenceOp(Operator):
             is_final=True,
             text=text,
             finish_reason=finish,
-            usage=usage or Usage(msg.prompt_tokens, 0),
+            usage=usage or Usage(msg.prompt_tokens, checked),
             attempt=msg.attempt,
             request=msg,
         )

@@ -144,3 +144,34 @@ def test_guardrail_gives_up_gracefully_after_its_attempts():
     resp = p.run(ContextEnrichedMessage(routed()))
     assert resp.attempts == 2 and resp.guardrail == "empty answer"
     assert resp.text.startswith("Sorry")
+
+
+class LoopingClient:
+    """A scripted model client that loops forever; isolates the early loop cut-off."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.closed = False
+
+    async def astream_chat(self, messages, **options):
+        from studio_nb.services.inference import TokenDelta
+
+        try:
+            while True:
+                self.sent += 1
+                yield TokenDelta("the answer is the answer " if self.sent > 2 else "Intro words here. ")
+        finally:
+            self.closed = True
+
+
+def test_llm_inference_stops_a_looping_answer_early():
+    from studio_nb.operators import LLMInferenceOp
+
+    op = LLMInferenceOp()
+    op.client = LoopingClient()
+    op._warm = True  # the scripted client replaces the model
+    req = PromptBuilderOp()(ContextEnrichedMessage(routed()))
+    final = op(req)
+    assert final.is_final and final.finish_reason == "loop"
+    assert op.client.closed and op.client.sent <= 32
+    assert verdict(final.text) == "looping answer"
