@@ -8,7 +8,6 @@ terminal; everything after ``--`` goes to Jupyter unchanged.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import socket
@@ -47,7 +46,7 @@ def build_argv(args: argparse.Namespace, port: int, token: str) -> list[str]:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.open_browser={args.open}",
-        "--ServerApp.jpserver_extensions=" + json.dumps({"jupyter_ext": True}),
+        "--ServerApp.jpserver_extensions=jupyter_ext=True",
     ]
     for trait, value in (("config_file", args.config), ("data_dir", args.data_dir), ("model", args.model),
                          ("engine", args.engine)):

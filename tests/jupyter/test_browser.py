@@ -83,3 +83,58 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
     assert "ms" in llm_label
     assert steps >= 5 and done_nodes >= 5
     assert shot.stat().st_size > 10_000
+
+
+HOSTILE = """# Title <script>alert(1)</script>
+Text with <img src=x onerror="window.__pwned=1"> and **bold _nested_** and `code <b>`.
+
+- [ok](https://example.org/a?b=1)
+- [bad](javascript:window.__pwned=2)
+- [data](data:text/html,<script>window.__pwned=3</script>)
+1. see http://example.com/x.
+> quoted <iframe src="https://evil.example"></iframe>
+
+```html
+<script>window.__pwned=4</script>
+```
+"""
+
+ALLOWED = {"P", "H3", "H4", "H5", "H6", "UL", "OL", "LI", "PRE", "CODE", "EM", "STRONG", "BLOCKQUOTE", "BR", "A"}
+
+
+def test_markdown_renderer_only_builds_safe_elements():
+    from playwright.sync_api import sync_playwright
+
+    script = (REPO / "jupyter_ext" / "static" / "markdown.js").read_text()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.set_content("<html><body><div id=out></div></body></html>")
+            page.add_script_tag(content=script)
+            result = page.evaluate(
+                """(src) => {
+                  const out = document.getElementById('out');
+                  out.appendChild(StudioMarkdown.render(src));
+                  return {
+                    tags: [...out.querySelectorAll('*')].map(e => e.tagName),
+                    hrefs: [...out.querySelectorAll('a')].map(a => a.getAttribute('href')),
+                    attrs: [...out.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name)),
+                    text: out.textContent, code: out.querySelector('pre code').textContent,
+                    strong: out.querySelector('strong').textContent,
+                    pwned: window.__pwned || 0,
+                  };
+                }""",
+                HOSTILE,
+            )
+        finally:
+            browser.close()
+    assert set(result["tags"]) <= ALLOWED, result["tags"]
+    assert {"H3", "UL", "OL", "PRE", "CODE", "STRONG", "EM", "BLOCKQUOTE", "A"} <= set(result["tags"])
+    hrefs = result["hrefs"]
+    assert hrefs[:2] == ["https://example.org/a?b=1", "http://example.com/x"]  # trailing '.' left out
+    assert all(h.startswith(("https://", "http://")) for h in hrefs), hrefs  # no javascript:/data:
+    assert set(result["attrs"]) <= {"href", "target", "rel", "class"}
+    assert result["pwned"] == 0
+    assert "<img src=x" in result["text"] and "<script>" in result["code"]  # shown as text, not run
+    assert result["strong"] == "bold nested"
