@@ -25,10 +25,12 @@ on the next call. Ray is imported and initialised lazily, on first use.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import anyio
 
@@ -61,6 +63,80 @@ class WorkerDiedError(StudioError):
 
     def __reduce__(self) -> Any:
         return (type(self), (str(self), self.operator))
+
+
+_AGENT_PORT_FILES = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port")
+
+
+@contextlib.contextmanager
+def agent_port_fallback(temp_dir: str = "/tmp/ray", grace_s: float = 8.0) -> Iterator[None]:
+    """While Ray starts, stand in for a dashboard agent that is too slow to start.
+
+    The raylet gives its Python agent a fixed ~15 s to write its port files and aborts the
+    node otherwise ("Timed out waiting for file .../metrics_agent_port_<node>"). On an
+    oversubscribed machine importing Ray alone can take longer. Without ``ray[default]``
+    the agent only ever writes ``-1`` ("service not in use") to those three files, so after
+    ``grace_s`` this writes the same ``-1`` for any node whose agent has not yet: metrics
+    and the agent's HTTP port stay off on that node, nothing else changes.
+    """
+    import re
+    import threading
+    import time
+
+    t0, stop = time.time(), threading.Event()
+    seen: dict[tuple[str, str], float] = {}
+
+    def scan() -> None:
+        root = Path(temp_dir)
+        for session in root.glob("session_2*"):
+            try:
+                if session.stat().st_mtime < t0 - 5:
+                    continue
+            except OSError:
+                continue
+            for log in session.glob("logs/raylet*.out"):
+                try:
+                    ids = set(re.findall(r"node_id=([0-9a-f]{56})", log.read_text(errors="replace")))
+                except OSError:
+                    continue
+                for node_id in ids:
+                    first = seen.setdefault((str(session), node_id), time.time())
+                    if time.time() - first < grace_s:
+                        continue
+                    for name in _AGENT_PORT_FILES:
+                        target = session / f"{name}_{node_id}"
+                        if not target.exists():
+                            tmp = session / f".{name}_{node_id}.studio_nb"
+                            tmp.write_text("-1")
+                            os.replace(tmp, target)
+
+    def watch() -> None:
+        while not stop.wait(0.25):
+            try:
+                scan()
+            except Exception:  # a helper must never break the start it is helping
+                pass
+
+    thread = threading.Thread(target=watch, name="studio-nb-ray-agent-fallback", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(2)
+
+
+def start_with_retries(start: Callable[[], Any], cleanup: Callable[[], Any], attempts: int = 3) -> Any:
+    """``start()`` (a ray.init or a test cluster) under ``agent_port_fallback``, retried
+    after ``cleanup()`` on failure."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with agent_port_fallback():
+                return start()
+        except Exception:
+            cleanup()
+            if attempt == attempts:
+                raise
 
 
 def placement_of(op: Any, override: str | None = None) -> str:
@@ -126,7 +202,7 @@ class RayEngine(LocalEngine):
         self.init_kwargs = dict(init_kwargs or {})
         self.placement = dict(placement or {})
         self.task_options = {"num_cpus": 0.5, **(task_options or {})}
-        self.session_options = {"num_cpus": 0, "max_concurrency": 8, **(session_options or {})}
+        self.session_options = {"num_cpus": 0.01, "max_concurrency": 8, **(session_options or {})}
         self.max_restarts = max_restarts
         self.max_session_actors = max_session_actors
         sizes = {"llm": num_llm_workers, "retriever": num_retriever_workers}
@@ -156,7 +232,7 @@ class RayEngine(LocalEngine):
                 kwargs.update(include_dashboard=False, object_store_memory=DEFAULT_OBJECT_STORE_BYTES)
                 # on a loaded machine the metrics agent can take longer than Ray's default to start
                 os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
-                os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
+                os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
             kwargs.update(self.init_kwargs)
             ray.init(address=self.address, **kwargs)
             self._owns_ray = True

@@ -18,7 +18,7 @@ import pytest
 
 # the metrics agent can take longer than Ray's 15 s default to start on a loaded machine
 os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
-os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
 
 MB = 1024**2
 
@@ -28,17 +28,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: needs redis-server (starts one as a child process)")
 
 
-def _retry_start(start, cleanup, attempts: int = 3):
-    """Start a cluster, retrying: on a heavily loaded machine Ray's agents sometimes miss
-    the raylet's fixed start-up deadline ("Timed out waiting for file ...port...")."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return start()
-        except Exception:
-            cleanup()
-            if attempt == attempts:
-                raise
-            time.sleep(2)
+def _retry_start(start, cleanup):
+    """Start a cluster, retrying; on a heavily loaded machine Ray's agent can miss the
+    raylet's fixed start-up deadline (see ray_engine.agent_port_fallback)."""
+    from studio_nb.kernel.ray_engine import start_with_retries
+
+    return start_with_retries(start, cleanup, attempts=3)
 
 
 @pytest.fixture(scope="module")
