@@ -16,7 +16,8 @@ import re
 import string
 import sys
 import traceback
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[-?\d+\])*)$")
 _INDEX = re.compile(r"\[(-?\d+)\]")
@@ -57,7 +58,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             if conversion:
                 value = _FORMATTER.convert_field(value, conversion)
             out.append(format(value, spec))
-        except Exception:  # unknown name, bad index, bad spec: keep what the user wrote
+        except Exception:  # noqa: BLE001  # unknown name, bad index, bad spec: keep what the user wrote
             out.append(_literal(field, conversion, spec))
     return "".join(out)
 

@@ -80,7 +80,7 @@ def split_options(line: str) -> tuple[list[str], str]:
             i += 2
         else:
             break
-    rest = line[tokens[i].start():] if i < len(tokens) else ""
+    rest = line[tokens[i].start() :] if i < len(tokens) else ""
     return opts, rest.strip()
 
 
@@ -150,7 +150,9 @@ class StudioMagics(Magics):
     # ------------------------------------------------------------------ the magic
     @magic_arguments()
     @argument("-s", "--session", help="session id (default: StudioMagics.session)")
-    @argument("-d", "--domain", action="append", help="restrict retrieval to this knowledge domain (repeatable)")
+    @argument(
+        "-d", "--domain", action="append", help="restrict retrieval to this knowledge domain (repeatable)"
+    )
     @argument("-f", "--format", choices=FORMATS, default="markdown", help="how to show the answer")
     @argument("--no-stream", action="store_true", help="show the answer only when it is complete")
     @argument("-v", "--verbose", action="store_true", help="show the per-operator trace with timings")
@@ -191,7 +193,11 @@ class StudioMagics(Magics):
         try:
             for item in pipe.stream(question, **kwargs):
                 kind = state.feed(item)
-                if handle is not None and (kind == "text" or (verbose and kind == "step")) and throttle.ready():
+                if (
+                    handle is not None
+                    and (kind == "text" or (verbose and kind == "step"))
+                    and throttle.ready()
+                ):
                     handle.update(_bundle(state, fmt, verbose), raw=True)
         except StudioError as exc:
             if handle is not None:
@@ -247,11 +253,14 @@ class StudioMagics(Magics):
             print(f"no sessions yet for user {self.user!r}")
             return
         rows = [
-            f"| {'▶ ' if s.session_id == current else ''}`{s.session_id}` | {s.title} | {s.turns} |" for s in infos
+            f"| {'▶ ' if s.session_id == current else ''}`{s.session_id}` | {s.title} | {s.turns} |"
+            for s in infos
         ]
         md = "| session | title | turns |\n|---|---|---:|\n" + "\n".join(rows)
-        plain = "\n".join(f"{'*' if s.session_id == current else ' '} {s.session_id}  ({s.turns} turns)  {s.title}"
-                          for s in infos)
+        plain = "\n".join(
+            f"{'*' if s.session_id == current else ' '} {s.session_id}  ({s.turns} turns)  {s.title}"
+            for s in infos
+        )
         display({"text/markdown": md, "text/plain": plain}, raw=True)
 
 

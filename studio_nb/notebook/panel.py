@@ -55,16 +55,23 @@ class ChatPanel(widgets.VBox):
         self._turn_counts: dict[str, int] = {}
 
         self.session_picker = widgets.Combobox(
-            value=session, options=[session], description="session", ensure_option=False,
-            continuous_update=False, placeholder="type a new name to start a session",
+            value=session,
+            options=[session],
+            description="session",
+            ensure_option=False,
+            continuous_update=False,
+            placeholder="type a new name to start a session",
         )
-        self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="forget this session's turns")
+        self.clear_button = widgets.Button(
+            description="Clear", icon="trash", tooltip="forget this session's turns"
+        )
         self.answer = widgets.HTML(layout=widgets.Layout(min_height="3em"))
         self.sources = widgets.HTML()
         self.trace = widgets.HTML()
         self.status = widgets.HTML()
-        self.input = widgets.Textarea(placeholder="Ask about SAGE, code, your notebook…", rows=2,
-                                      layout=widgets.Layout(width="100%"))
+        self.input = widgets.Textarea(
+            placeholder="Ask about SAGE, code, your notebook…", rows=2, layout=widgets.Layout(width="100%")
+        )
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
 
@@ -141,7 +148,9 @@ class ChatPanel(widgets.VBox):
         self.sources.value = self.trace.value = ""
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
-        self._future = asyncio.run_coroutine_threadsafe(self._turn(pipe, text, self.session), background_loop())
+        self._future = asyncio.run_coroutine_threadsafe(
+            self._turn(pipe, text, self.session), background_loop()
+        )
         return self._future
 
     def stop(self) -> None:
@@ -187,9 +196,10 @@ class ChatPanel(widgets.VBox):
 
     def _render_answer(self, final: bool = False) -> None:
         cursor = "" if final else CURSOR
-        self.answer.value = (
-            f"{self._question_html}<div class='studio-answer' style='white-space:pre-wrap'>{escape(self.state.text)}{cursor}</div>"
+        answer = (
+            f"<div class='studio-answer' style='white-space:pre-wrap'>{escape(self.state.text)}{cursor}</div>"
         )
+        self.answer.value = self._question_html + answer
         self.answer_updates += 1
 
     async def _turn(self, pipe: Any, text: str, session: str) -> Any:
@@ -207,6 +217,7 @@ class ChatPanel(widgets.VBox):
             self.sources.value = state.sources_html()
             resp = state.response
             self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")
+            self.refresh_sessions()  # a first turn creates the session in memory
             return resp
         except asyncio.CancelledError:
             self._render_answer(final=True)

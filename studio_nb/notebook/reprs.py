@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 _STYLE = (
     "<style>.studio-card{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px}"
@@ -46,7 +47,7 @@ def operator_html(op: Any) -> str:
     parts = [
         _STYLE,
         "<div class='studio-card'>",
-        f"<b>{escape(type(op).__name__)}</b> <code>{escape(op.name)}</code>"
+        f"<b>{escape(type(op).__name__)}</b> <code>{escape(op.name)}</code>",
         f" <small>({kind}{', warm' if op._warm else ''})</small>",
         "<table>",
         f"<tr><th>in</th><td><code>{escape(s.input_name)}: {escape(type_name(s.input_type))}</code></td></tr>",
@@ -56,12 +57,19 @@ def operator_html(op: Any) -> str:
     if op.config:
         parts += ["<b>config</b><table>", _kv_rows(op.config), "</table>"]
     policy = op.policy.to_dict()
-    parts += ["<b>policy</b> ", "<small>default</small><br>" if not policy else f"<table>{_kv_rows(policy)}</table>"]
+    parts += [
+        "<b>policy</b> ",
+        "<small>default</small><br>" if not policy else f"<table>{_kv_rows(policy)}</table>",
+    ]
     runs = list(op.last)
     if runs:
         rows = []
         for r in reversed(runs):
-            status = "<span class='ok'>ok</span>" if r.ok else f"<span class='err'>{escape(type(r.error).__name__)}</span>"
+            status = (
+                "<span class='ok'>ok</span>"
+                if r.ok
+                else f"<span class='err'>{escape(type(r.error).__name__)}</span>"
+            )
             out = _short(r.output) if r.ok else _short(str(r.error))
             stamp = time.strftime("%H:%M:%S", time.localtime(r.started_at)) if r.started_at else ""
             rows.append(
@@ -136,9 +144,7 @@ class SearchComparison:
     def _repr_html_(self) -> str:
         cols = "".join(
             f"<div style='flex:1;min-width:0'><b>{escape(mode)}</b><ol>"
-            + "".join(
-                f"<li><code>{escape(h.ref)}</code> <small>{_score(h.score)}</small></li>" for h in hits
-            )
+            + "".join(f"<li><code>{escape(h.ref)}</code> <small>{_score(h.score)}</small></li>" for h in hits)
             + "</ol></div>"
             for mode, hits in self.results.items()
         )
@@ -157,12 +163,18 @@ class SearchComparison:
 
 
 def compare_search(
-    pipe: Any, query: str, modes: Sequence[str] = ("dense", "lexical", "hybrid"), k: int = 5,
+    pipe: Any,
+    query: str,
+    modes: Sequence[str] = ("dense", "lexical", "hybrid"),
+    k: int = 5,
     domains: Sequence[str] | None = None,
 ) -> SearchComparison:
     """Run ``pipe.search`` once per mode and return the results side by side."""
     return SearchComparison(
-        {m: SearchResults(pipe.search(query, domains=domains, k=k, mode=m), query=query, mode=m) for m in modes}
+        {
+            m: SearchResults(pipe.search(query, domains=domains, k=k, mode=m), query=query, mode=m)
+            for m in modes
+        }
     )
 
 

@@ -68,7 +68,8 @@ class TurnState:
             f"{escape(s.status)}</td><td style='text-align:right'>{_ms(s.duration_ms)}</td></tr>"
             for s in self.steps.values()
         )
-        return f"<table class='studio-trace'><tr><th>operator</th><th>status</th><th>took</th></tr>{rows}</table>"
+        head = "<tr><th>operator</th><th>status</th><th>took</th></tr>"
+        return f"<table class='studio-trace' style='font-size:12px;line-height:1.2'>{head}{rows}</table>"
 
     def sources_html(self) -> str:
         resp = self.response

@@ -60,7 +60,7 @@ def published(shell: Any) -> Any:
     calls: list[Published] = []
 
     class Recorder(DisplayPublisher):
-        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):  # noqa: ANN001
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):
             calls.append(Published(dict(data), (transient or {}).get("display_id"), update))
 
     old = shell.display_pub

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -63,9 +64,18 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
     )
     log = tmp / "jupyterlab.log"
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-        "--LabApp.news_url=", f"--LabApp.user_settings_dir={tmp / 'settings'}",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.news_url=",
+        f"--LabApp.user_settings_dir={tmp / 'settings'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
@@ -85,7 +95,9 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not answer in {startup_s:.0f} s:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"jupyter lab did not answer in {startup_s:.0f} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield Lab(url, token, root, log)
     finally:

@@ -50,9 +50,13 @@ def _pipe(shell: Any) -> Any:
 
 def test_cell_magic_with_interpolation(run: Any, shell: Any, published: list) -> None:
     assert run("topic = 'hnswlib'\nlimit = 3").success
-    result = run("%%sage_chat -s interp\nTell me about {topic} in {limit} words; {nobody} stays; {topic.upper}")
+    result = run(
+        "%%sage_chat -s interp\nTell me about {topic} in {limit} words; {nobody} stays; {topic.upper}"
+    )
     assert result.success, result.error_in_exec
-    assert _questions(_pipe(shell), "interp") == ["Tell me about hnswlib in 3 words; {nobody} stays; {topic.upper}"]
+    assert _questions(_pipe(shell), "interp") == [
+        "Tell me about hnswlib in 3 words; {nobody} stays; {topic.upper}"
+    ]
     result = run("%sage_chat -s interp --raw keep {topic} as is")
     assert result.success
     assert _questions(_pipe(shell), "interp")[-1] == "keep {topic} as is"

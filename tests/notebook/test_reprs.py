@@ -59,7 +59,9 @@ def test_real_studio_operator_card(studio_pipe: Any) -> None:
 
 @pytest.mark.slow
 def test_search_results_table(studio_pipe: Any) -> None:
-    hits = SearchResults(studio_pipe.search("ParallelGroup branches", k=3), query="ParallelGroup branches", mode="hybrid")
+    hits = SearchResults(
+        studio_pipe.search("ParallelGroup branches", k=3), query="ParallelGroup branches", mode="hybrid"
+    )
     assert len(hits) == 3 and isinstance(hits, list)
     html = hits._repr_html_()
     assert html.count("<tr><td>") == 3 and "3 hit(s) hybrid for &#x27;ParallelGroup branches&#x27;" in html
@@ -68,7 +70,9 @@ def test_search_results_table(studio_pipe: Any) -> None:
     from IPython.lib.pretty import pretty
 
     text = pretty(hits)
-    assert text.splitlines()[0] == "3 hit(s) hybrid for 'ParallelGroup branches'" and len(text.splitlines()) == 4
+    assert (
+        text.splitlines()[0] == "3 hit(s) hybrid for 'ParallelGroup branches'" and len(text.splitlines()) == 4
+    )
 
     side = compare_search(studio_pipe, "ParallelGroup branches", k=2)
     assert list(side.results) == ["dense", "lexical", "hybrid"]
@@ -92,7 +96,9 @@ print(json.dumps({"seconds": took, "loaded": [m for m in heavy if m in sys.modul
 
 def test_load_ext_studio_nb_is_cheap() -> None:
     """``%load_ext studio_nb`` in a fresh interpreter registers the magic and loads no model code."""
-    out = subprocess.run([sys.executable, "-c", LOAD_PROBE], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_PROBE], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["magic"], "studio_nb/__init__.py must expose load_ipython_extension"
