@@ -142,6 +142,8 @@ class StudioMagics(Magics):
     )
     verbose = Bool(False, help="Always show the per-operator trace (as with -v).").tag(config=True)
 
+    _warmed: Any = None  # the pipeline this magic has warmed up (with progress bars)
+
     @property
     def pipe(self) -> Any:
         """The kernel's Studio pipeline (created on first use)."""
@@ -182,6 +184,9 @@ class StudioMagics(Magics):
     # ------------------------------------------------------------------ asking
     def _ask(self, question: str, session: str, args: Any) -> None:
         pipe = self.pipe
+        if pipe is not self._warmed:  # first question: load models with progress bars, not silently
+            pipe.warm_up(progress=True)  # idempotent, and quick when already warm
+            self._warmed = pipe
         fmt, verbose = args.format, args.verbose or self.verbose
         state = TurnState()
         live = not args.no_stream and fmt != "json"
