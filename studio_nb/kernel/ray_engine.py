@@ -234,7 +234,11 @@ class RayEngine(LocalEngine):
                 os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
                 os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
             kwargs.update(self.init_kwargs)
-            ray.init(address=self.address, **kwargs)
+            if self.address is None:
+                with agent_port_fallback(kwargs.get("_temp_dir") or "/tmp/ray"):
+                    ray.init(address=None, **kwargs)
+            else:
+                ray.init(address=self.address, **kwargs)
             self._owns_ray = True
         if not self._remote:
             host = ray.remote(OperatorHost)
