@@ -88,7 +88,8 @@ def agent_port_fallback(temp_dir: str = "/tmp/ray", grace_s: float = 8.0) -> Ite
 
     def scan() -> None:
         root = Path(temp_dir)
-        for session in root.glob("session_2*"):
+        # only sessions this process starts (their names end in its pid): never another user's Ray
+        for session in root.glob(f"session_2*_{os.getpid()}"):
             try:
                 if session.stat().st_mtime < t0 - 5:
                     continue
