@@ -314,10 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed on to Jupyter")
     sv.set_defaults(func=cmd_serve)
 
-    ev = sub.add_parser("events", help="print pipeline step events from the Redis event bus")
-    ev.add_argument("--follow", action="store_true", help="keep waiting for new events")
-    ev.add_argument("--url", default="redis://127.0.0.1:6379/0")
-    ev.add_argument("--stream", default="studio_nb:events")
+    ev = sub.add_parser("events", help="print (and with --follow, keep printing) step events from the Redis event bus")
+    from studio_nb.eventbus import add_events_arguments
+
+    add_events_arguments(ev)
     ev.set_defaults(func=cmd_events)
     return p
 

@@ -202,15 +202,21 @@ class LocalEngine:
         return out
 
     # ------------------------------------------------------------------ one operator
+    def slot_capacity(self, node: Node) -> int | None:
+        """How many requests may run ``node`` at once (None = no limit).
+
+        Engines with worker pools override this: on Ray a pooled operator's
+        ``concurrency`` counts per worker, so the slots grow with the pool.
+        """
+        return node.policy.concurrency
+
     def _limiter(self, node: Node) -> PriorityLimiter | None:
-        pol = node.policy
-        if pol.concurrency is None:
+        pol, capacity = node.policy, self.slot_capacity(node)
+        if capacity is None:
             return None
         lim = self._limiters.get(node.name)
-        if lim is None or lim.capacity != pol.concurrency or lim.queue_capacity != pol.queue_capacity:
-            lim = self._limiters[node.name] = PriorityLimiter(
-                pol.concurrency, pol.queue_capacity, pol.on_full, name=node.name
-            )
+        if lim is None or lim.capacity != capacity or lim.queue_capacity != pol.queue_capacity:
+            lim = self._limiters[node.name] = PriorityLimiter(capacity, pol.queue_capacity, pol.on_full, name=node.name)
         return lim
 
     async def call_operator(self, node: Node, value: Any, ctx: RequestContext, emit: Any) -> Any:

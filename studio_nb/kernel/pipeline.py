@@ -264,6 +264,9 @@ class Pipeline:
             if hasattr(ops, "set_postfix_str"):
                 ops.set_postfix_str(op.name)
             op.ensure_warm()
+        engine_warm_up = getattr(self.engine, "warm_up", None)
+        if engine_warm_up is not None:  # e.g. Ray: load models in the pool workers now
+            engine_warm_up(self)
 
     def close(self) -> None:
         for op in self.operators():

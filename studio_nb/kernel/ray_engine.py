@@ -39,7 +39,6 @@ from studio_nb.kernel.context import RequestContext
 from studio_nb.kernel.engine import LocalEngine
 from studio_nb.kernel.graph import Node
 from studio_nb.kernel.ray_actors import CallInfo, OperatorHost, OperatorSpec, spec_for, task_call, task_stream
-from studio_nb.kernel.scheduling import PriorityLimiter
 
 PLACEMENTS = ("local", "session", "task")
 
@@ -279,21 +278,17 @@ class RayEngine(LocalEngine):
             p = self._pools[name] = _Pool(name, int(opts.pop("size")), opts)
         return p
 
-    def _limiter(self, node: Node) -> PriorityLimiter | None:
+    def slot_capacity(self, node: Node) -> int | None:
         """For a pooled node, ``concurrency`` is per worker: the slots grow with the pool.
 
-        The requests beyond that wait here, by priority and bounded by ``queue_capacity``,
-        rather than in Ray's unbounded FIFO actor queues.
+        The requests beyond that wait in the engine's limiter, by priority and bounded by
+        ``queue_capacity``, rather than in Ray's unbounded FIFO actor queues.
         """
         where = self.placement_for(node)
         if not where.startswith("pool:"):
-            return super()._limiter(node)
-        pool, pol = self.pool(where[5:]), node.policy
-        capacity = (pol.concurrency or pool.per_worker) * pool.size
-        lim = self._limiters.get(node.name)
-        if lim is None or lim.capacity != capacity or lim.queue_capacity != pol.queue_capacity:
-            lim = self._limiters[node.name] = PriorityLimiter(capacity, pol.queue_capacity, pol.on_full, name=node.name)
-        return lim
+            return super().slot_capacity(node)
+        pool = self.pool(where[5:])
+        return (node.policy.concurrency or pool.per_worker) * pool.size
 
     def _spec(self, node: Node) -> OperatorSpec:
         cached = self._specs.get(node.name)

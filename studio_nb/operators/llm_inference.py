@@ -20,6 +20,9 @@ class LLMInferenceOp(Operator):
     ``finish_reason="loop"``; the guardrail then asks for a new one.
     """
 
+    #: on Ray, generations run in the LLM worker pool (each worker holds its own model)
+    placement = "pool:llm"
+
     def __init__(self, llm: dict | None = None, stop_on_loop: bool = True) -> None:
         self.llm = llm
         self.stop_on_loop = stop_on_loop
