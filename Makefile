@@ -47,7 +47,7 @@ demo: setup
 	$(VENV)/bin/studio-nb demo
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
