@@ -1,8 +1,11 @@
 # studio-nb — every entry point a newcomer needs. `make help` lists them.
 #
 # The virtual environment lives in .venv at the repo root. Installs go through
-# constraints.txt (torch==2.13.0, the CPU build). llama-cpp-python compiles from source
-# the first time (~6 min on 2 cores); pip caches the wheel, so later setups take seconds.
+# constraints.txt (torch==2.13.0, the CPU build). llama-cpp-python is never built or
+# picked by pip itself: studio_nb/llama_build.py compiles it once per machine with
+# portable flags (no -march=native; ~4 min on 2 cores) into a wheelhouse keyed by the
+# flags (~/.cache/studio-nb/wheels), so later setups take seconds and a foreign wheel in
+# pip's cache is never used.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +15,7 @@ STAMP  := $(VENV)/.studio-nb-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup system-deps demo test test-fast run bench clean
+.PHONY: help setup system-deps demo test test-fast run bench llama-rebuild clean
 
 help:
 	@echo "make demo   set everything up, then answer a sample question through the full pipeline"
@@ -20,9 +23,10 @@ help:
 	@echo "make run    set everything up, then start JupyterLab with the Studio page on 127.0.0.1"
 	@echo "make bench  run the benchmarks in bench/ (prints figures, writes bench/results/)"
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt studio_nb/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
+	$(PY) -m studio_nb.llama_build
 	$(PIP) install -c constraints.txt -e '.[all,test]'
 	@# editable installs skip data-files, so place the auto-enable file ourselves
 	install -D -m 644 jupyter-config/jupyter_server_config.d/jupyter_ext.json \
@@ -57,6 +61,11 @@ run: setup
 
 bench: setup
 	$(PY) bench/kernel_overhead.py
+
+# Compile llama-cpp-python again with the portable flags and reinstall it (what
+# `studio-nb doctor` suggests after an "Illegal instruction").
+llama-rebuild: $(STAMP)
+	$(PY) -m studio_nb.llama_build --rebuild
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

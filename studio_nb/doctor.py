@@ -1,4 +1,9 @@
-"""``studio-nb doctor``: find the models, print versions, say what is missing and the fix."""
+"""``studio-nb doctor``: find the models, print versions, say what is missing and the fix.
+
+The one check that runs the model, the generation self-test, runs it in a child process
+(``studio_nb.selftest``): a llama.cpp build that the CPU cannot execute kills that child
+with a signal, and the doctor names the signal and the rebuild command instead of dying.
+"""
 
 from __future__ import annotations
 
@@ -67,13 +72,38 @@ def _checks(cfg: dict[str, Any]) -> list[tuple[str, Callable[[], str]]]:
             raise RuntimeError(f"torch {v} found; this project pins the CPU build torch==2.13.0")
         return f"torch {v}"
 
+    def llama_build() -> str:
+        from studio_nb import llama_build as lb
+
+        record = lb.installed_build()
+        if record is None:
+            raise RuntimeError(
+                "llama-cpp-python was not installed by studio-nb's set-up, so its build flags are unknown "
+                f"(pip may have compiled it with -march=native); fix: {lb.rebuild_command()}"
+            )
+        state = "" if record.get("key") == lb.build_key() else " (not the current portable flags; fix: " \
+            f"{lb.rebuild_command()})"
+        return f"{record['version']} build {record['key']}: {' '.join(record.get('cmake_args', []))}{state}"
+
+    def generation() -> str:
+        from studio_nb import selftest
+
+        if cfg["llm"].get("backend") == "openai":
+            return "skipped (remote model)"
+        result = selftest.run(cfg["llm"].get("model_path"))
+        if not result.ok:
+            raise RuntimeError(result.report().removeprefix("generation self-test: "))
+        return result.summary.removeprefix("generation self-test: ")
+
     apt = "apt-get update && apt-get install -y"
     return [
         ("python", lambda: sys.version.split()[0]),
         ("studio-nb", lambda: str(_version("studio-nb"))),
         ("chat model", chat_model),
         ("embedding model", embedding_model),
-        ("llama-cpp-python", package("llama-cpp-python", "llama_cpp", "pip install llama-cpp-python (compiles ~6 min)")),
+        ("llama-cpp-python", package("llama-cpp-python", "llama_cpp", "python -m studio_nb.llama_build")),
+        ("llama.cpp build flags (advice)", llama_build),
+        ("generation self-test", generation),
         ("sentence-transformers", package("sentence-transformers", "sentence_transformers", "pip install sentence-transformers")),
         ("torch", torch_build),
         ("hnswlib", package("hnswlib", "hnswlib", "pip install hnswlib")),
@@ -93,7 +123,7 @@ def run_checks(cfg: dict[str, Any]) -> int:
     """Print one line per check; exit code 1 if a required check failed."""
     failed = 0
     for name, check in _checks(cfg):
-        optional = "optional" in name or "tests" in name
+        optional = any(word in name for word in ("optional", "tests", "advice"))
         try:
             print(f"  ok   {name}: {check()}")
         except Exception as exc:
