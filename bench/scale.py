@@ -98,7 +98,7 @@ def build(data_dir: str, max_tokens: int, threads: int) -> Any:
 def start_ray() -> None:
     import ray
 
-    from studio_nb.kernel.ray_engine import start_with_retries
+    from studio_nb.kernel.ray_startup import start_with_retries
 
     # Ray's agent can miss its start-up deadline on a loaded machine (agent_port_fallback)
     start_with_retries(
@@ -138,10 +138,9 @@ def main() -> None:
     ray_start_s = time.perf_counter() - t0
     for workers in (1, 2):
         engine = RayEngine(
-            num_llm_workers=workers,
             namespace=f"bench_{workers}",
             placement={"llm_inference": "pool:llm"},
-            pools={"llm": {"num_cpus": 1}},
+            pools={"llm": {"size": workers, "num_cpus": 1, "max_concurrency": 1}},
         )
         pipe.pipeline.engine = engine
         t0 = time.perf_counter()

@@ -121,12 +121,14 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         self.init_s = time.perf_counter() - t0
 
     def initialize_handlers(self) -> None:
+        from jupyter_ext.metrics import MetricsHandler
         from jupyter_ext.page import StudioPageHandler
         from jupyter_ext.rest import rest_handlers
         from jupyter_ext.ws_chat import ChatWebSocket
 
         self.handlers.extend([
             ("studio/?", StudioPageHandler),
+            ("studio/metrics", MetricsHandler),
             ("studio/api/chat", ChatWebSocket),
             *rest_handlers("studio/api"),
         ])

@@ -15,8 +15,12 @@ Client frames::
 Server frames::
 
     {"type": "step", "operator", "status", "duration_ms"?, "request_id"}
-    {"type": "text", "content", "request_id", "restart"?}
-    {"type": "done", "request_id", "intent", "sources", "usage", "timings", ...}
+    {"type": "evidence", "request_id", "pieces": [{"n", "text", "ref", "domain", "path",
+        "start_line", "end_line", "heading", "score", "kind"}], "note"}
+        (the cited passages or tool results, before any generated text; at most one)
+    {"type": "text", "content", "request_id", "restart"?}   (the synthesis as it is generated)
+    {"type": "done", "request_id", "intent", "sources", "usage", "timings", "text",
+        "evidence", "synthesis", "dropped": [{"text", "reason"}], "note", "mode", ...}
     {"type": "error", "code", "message", "request_id"?}
     {"type": "cleared", "session_id", "turns"}      (the answer to "clear")
 
@@ -145,6 +149,11 @@ def step_frame(event: Any, request_id: str) -> dict[str, Any]:
     return frame
 
 
+def evidence_frame(evidence: Any, request_id: str) -> dict[str, Any]:
+    """The Evidence part as an ``evidence`` frame (sent before any ``text`` frame)."""
+    return {"type": "evidence", "request_id": request_id, **evidence.to_dict()}
+
+
 def text_frame(delta: Any, request_id: str) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "text", "content": delta.content, "request_id": request_id}
     if getattr(delta, "restart", False):
@@ -157,7 +166,8 @@ def done_frame(response_dict: dict[str, Any], request_id: str) -> dict[str, Any]
     frame = {"type": "done", "request_id": request_id}
     for key in ("intent", "sources", "usage", "timings"):
         frame[key] = response_dict.get(key)
-    for key in ("text", "session_id", "confidence", "domains", "tool_calls", "guardrail", "degraded", "turn_id"):
+    for key in ("text", "session_id", "confidence", "domains", "tool_calls", "guardrail", "degraded", "turn_id",
+                "evidence", "synthesis", "dropped", "note", "mode", "attempts"):
         if key in response_dict:
             frame[key] = response_dict[key]
     return frame

@@ -247,15 +247,9 @@ class SearchHandler(StudioAPIHandler):
         mode = self.get_query_argument("mode", "hybrid")
         pipe = await self.pipe()
         hits = await self.call(pipe.search, query, domains=domains, k=min(k, 50), mode=mode)
-        self.finish(json.dumps({"query": query, "hits": [_hit(h) for h in hits]}, default=str))
+        from studio_nb.services.knowledge.types import hit_dict
 
-
-def _hit(hit: Any) -> dict[str, Any]:
-    c = hit.chunk
-    return {
-        "ref": hit.ref, "score": round(hit.score, 4), "domain": c.domain, "source": c.source,
-        "heading": c.heading, "start_line": c.start_line, "end_line": c.end_line, "text": c.text[:1000],
-    }
+        self.finish(json.dumps({"query": query, "hits": [hit_dict(h, max_chars=1000) for h in hits]}, default=str))
 
 
 # ---------------------------------------------------------------- health

@@ -16,6 +16,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
+from studio_nb.errors import BusyError
+
 log = logging.getLogger(__name__)
 
 
@@ -25,10 +27,6 @@ def load_factory(spec: str) -> Callable[..., Any]:
     if not module_name or not attr:
         raise ValueError(f"pipeline factory {spec!r} must look like 'package.module:function'")
     return getattr(importlib.import_module(module_name), attr)
-
-
-class BusyLimit(Exception):
-    """A concurrency cap is reached; the message says which one."""
 
 
 class StudioRuntime:
@@ -128,17 +126,17 @@ class StudioRuntime:
     def acquire(self, user: str) -> Callable[[], None]:
         """Take one request slot for ``user``; returns its (idempotent) release function.
 
-        Raises BusyLimit when the per-user or total cap is reached. Handlers run on the
+        Raises BusyError when the per-user or total cap is reached. Handlers run on the
         server's event loop only, so plain counters suffice.
         """
         mine = self.in_flight.get(user, 0)
         if mine >= self.max_per_user:
-            raise BusyLimit(
+            raise BusyError(
                 f"you already have {mine} requests running (limit {self.max_per_user}); "
                 "wait for one to finish or stop it"
             )
         if self.total >= self.max_total:
-            raise BusyLimit(f"the server is answering {self.total} requests (limit {self.max_total}); retry shortly")
+            raise BusyError(f"the server is answering {self.total} requests (limit {self.max_total}); retry shortly")
         self.in_flight[user] = mine + 1
         self.total += 1
         released = False

@@ -24,8 +24,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_ext import protocol
 from jupyter_ext.access import AccessDenied, check_session, request_user
-from jupyter_ext.runtime import BusyLimit, StudioRuntime
-from studio_nb.errors import StudioError
+from jupyter_ext.runtime import StudioRuntime
+from studio_nb.errors import BusyError, StudioError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         try:
             release = self.runtime.acquire(self.studio_user)
-        except BusyLimit as exc:
+        except BusyError as exc:
             self.spawn(self.send_frame(protocol.error_frame("busy", str(exc), rid)))
             return
         self.tasks[rid] = asyncio.ensure_future(self.run_chat(frame, release))
@@ -121,29 +121,34 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         rid = frame.request_id
         timings: dict[str, float] = {}
         from studio_nb.kernel.events import StepEvent
-        from studio_nb.messages import Response, TextDelta
+        from studio_nb.messages import Evidence, Response, TextDelta
 
+        turn = None
         try:
             pipe = await self.runtime.ready()
             check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=False)
-            stream = pipe.astream(frame.message, session_id=frame.session_id, user=self.studio_user,
-                                  request_id=rid, events=True)
-            async for ev in stream:
-                if isinstance(ev, StepEvent):
-                    if ev.duration_ms is not None and ev.status == "completed":
-                        timings[ev.operator] = ev.duration_ms
-                    await self.send_frame(protocol.step_frame(ev, rid))
-                elif isinstance(ev, TextDelta):
-                    await self.send_frame(protocol.text_frame(ev, rid))
-                elif isinstance(ev, Response):
-                    await self.send_frame(protocol.done_frame(ev.to_dict(), rid))
+            turn = pipe.ask(frame.message, session_id=frame.session_id, user=self.studio_user, request_id=rid)
+            async for part in turn:
+                if isinstance(part, StepEvent):
+                    if part.duration_ms is not None and part.status == "completed":
+                        timings[part.operator] = part.duration_ms
+                    await self.send_frame(protocol.step_frame(part, rid))
+                elif isinstance(part, Evidence):
+                    await self.send_frame(protocol.evidence_frame(part, rid))
+                elif isinstance(part, TextDelta):
+                    await self.send_frame(protocol.text_frame(part, rid))
+                elif isinstance(part, Response):
+                    await self.send_frame(protocol.done_frame(part.to_dict(), rid))
         except asyncio.CancelledError:
+            if turn is not None:
+                turn.stop()  # the turn runs on studio-nb's loop: stop it there too
             if rid in self.stopping and not self.socket_closed:
                 await self.send_quietly(protocol.stopped_frame(rid, timings))
         except AccessDenied as exc:
             await self.send_quietly(protocol.error_frame(exc.code, exc.message, rid))
         except WebSocketClosedError:
-            pass
+            if turn is not None:
+                turn.stop()
         except StudioError as exc:
             await self.send_quietly(protocol.error_frame(exc.code, str(exc), rid))
         except Exception:

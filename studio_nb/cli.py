@@ -22,20 +22,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 DEMO_QUESTION = "What is a ParallelGroup in studio-nb, and why does the Studio pipeline use one?"
 
 
-def _config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
-    from studio_nb.config import load_config
-
+def _overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     overrides = {"data_dir": args.data_dir, **extra}
     if getattr(args, "engine", None):
         overrides["engine"] = args.engine
-    return load_config(args.config, **overrides)
+    if getattr(args, "mode_answer", None):
+        overrides["answer_mode"] = args.mode_answer
+    return overrides
 
 
 def _pipeline(args: argparse.Namespace, **extra: Any):
-    from studio_nb.studio import StudioPipeline, build_pipeline
+    """The Studio pipeline, built exactly as every other front end builds it."""
+    from studio_nb.studio import create_studio_pipeline
 
-    cfg = _config(args, **extra)
-    return StudioPipeline(build_pipeline(cfg), cfg)
+    return create_studio_pipeline(args.config, **_overrides(args, **extra))
 
 
 def _queries(text: str) -> tuple[Iterable[str], bool]:
@@ -49,79 +49,126 @@ def _print_json(obj: Any) -> None:
 
 
 # ---------------------------------------------------------------------- chat
-def _chat_once(pipe: Any, question: str, args: argparse.Namespace) -> int:
+def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str) -> int:
+    """Ask, stream the parts to the terminal (or print one JSON line), return an exit code."""
+    from studio_nb import present
     from studio_nb.kernel import StepEvent
-    from studio_nb.messages import Response, TextDelta
+    from studio_nb.messages import Evidence, TextDelta
 
-    response = None
-    streaming = not args.json
-    for ev in pipe.stream(question, session_id=args.session, events=args.verbose, domains=args.domain):
-        if isinstance(ev, TextDelta) and streaming:
-            if ev.restart:
-                print("\n[guardrail: answer rejected, generating again]")
-            print(ev.content, end="", flush=True)
-        elif isinstance(ev, StepEvent) and args.verbose and not args.json:
-            if ev.status != "running":
-                took = f" {ev.duration_ms:.0f} ms" if ev.duration_ms is not None else ""
-                print(f"  · {ev.operator} {ev.status}{took}", file=sys.stderr)
-        elif isinstance(ev, Response):
-            response = ev
+    turn = pipe.ask(question, session_id=session, domains=args.domain)
     if args.json:
-        _print_json(response.to_dict())
+        turn.wait()
+        data = present.to_json(turn) if turn.error is None else None
+        if data is None:
+            raise turn.error
+        _print_json(data)
         return 0
+    view = present.View(question=question)
+    for part in turn:
+        kind = view.add(part)
+        if kind == "evidence":
+            evidence_text = present.plain(present.View(question=question, evidence=part), sources=False)
+            print(evidence_text.rstrip(present.CURSOR).rstrip() + "\n", flush=True)
+        elif kind == "text":
+            if part.restart:
+                print("\n[the grounding guard rejected that answer; generating again]")
+            print(part.content, end="", flush=True)
+        elif isinstance(part, StepEvent) and args.verbose and part.status != "running":
+            took = f" {part.duration_ms:.0f} ms" if part.duration_ms is not None else ""
+            print(f"  · {part.operator} {part.status}{took}", file=sys.stderr)
+    resp = turn.response
     print()
-    if response.sources:
-        print("\nSources:")
-        for i, s in enumerate(response.sources, 1):
-            print(f"  [{i}] {s.ref}")
-    if response.tool_calls:
+    for d in resp.dropped:
+        print(f"  ⚠ dropped as unsupported: {d.text.strip()} ({d.reason})")
+    if resp.note and not (resp.evidence is not None and resp.evidence.note == resp.note):
+        print(resp.note)
+    refs = [p for p in (resp.evidence.pieces if resp.evidence else ()) if p.kind != "tool"]
+    if refs:
+        print("\n" + "\n".join(f"[{p.n}] {p.ref}" + (f" § {p.heading}" if p.heading else "") for p in refs))
+    elif resp.sources:
+        print("\nSources searched:")
+        for i, s in enumerate(resp.sources, 1):
+            print(f"  {i}. {s.ref}")
+    if resp.tool_calls and args.verbose:
         print("\nTools:")
-        for t in response.tool_calls:
+        for t in resp.tool_calls:
             print(f"  {t.name}({json.dumps(t.arguments, ensure_ascii=False)}) -> {t.error or t.result}")
     if args.verbose:
-        print(f"\nintent {response.intent} (confidence {response.confidence:.2f}), domains {list(response.domains)}")
-        print(f"tokens: prompt {response.usage.prompt_tokens}, answer {response.usage.completion_tokens}")
-        print("timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in response.timings.items()))
+        print(f"\nintent {resp.intent} (confidence {resp.confidence:.2f}), domains {list(resp.domains)}, mode {resp.mode}")
+        print(f"tokens: prompt {resp.usage.prompt_tokens}, answer {resp.usage.completion_tokens}")
+        print("timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in resp.timings.items()))
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     pipe = _pipeline(args, **({"max_tokens": args.max_tokens} if args.max_tokens else {}))
-    if args.question:
-        return _chat_once(pipe, " ".join(args.question), args)
-    print("studio-nb chat — empty line or Ctrl-D to quit", file=sys.stderr)
-    while True:
+    try:
+        if args.question == ["-"]:
+            return _chat_batch(pipe, args)
+        if args.question:
+            return _chat_once(pipe, " ".join(args.question), args, args.session or "cli")
+        print("studio-nb chat — empty line or Ctrl-D to quit", file=sys.stderr)
+        while True:
+            try:
+                question = input("you> ").strip()
+            except EOFError:
+                return 0
+            if not question:
+                return 0
+            try:
+                _chat_once(pipe, question, args, args.session or "cli")
+            except StudioError as exc:
+                print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+    finally:
+        pipe.close()
+
+
+def _chat_batch(pipe: Any, args: argparse.Namespace) -> int:
+    """``chat -``: one question per stdin line, one JSON response per stdout line.
+
+    Each line is a new session unless ``--session`` names one; a failing line prints a
+    JSON error record and the batch goes on (the exit code is 1 if any line failed).
+    """
+    from studio_nb.kernel.context import new_request_id
+
+    failed = 0
+    for question, _ in ((q, None) for q in _queries("-")[0]):
+        session = args.session or f"cli-batch-{new_request_id()}"
+        args_json = argparse.Namespace(**{**vars(args), "json": True})
         try:
-            question = input("you> ").strip()
-        except EOFError:
-            return 0
-        if not question:
-            return 0
-        try:
-            _chat_once(pipe, question, args)
+            _chat_once(pipe, question, args_json, session)
         except StudioError as exc:
-            print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+            failed += 1
+            _print_json({"question": question, "error": {"code": exc.code, "message": str(exc)}})
+    return 1 if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fresh-install demo: answer a question about studio-nb from its bundled docs."""
     args.question, args.session, args.json, args.domain = [DEMO_QUESTION], "demo", False, None
     args.verbose = True
-    args.max_tokens = args.max_tokens or 160
-    pipe = _pipeline(args, max_tokens=args.max_tokens)
+    pipe = _pipeline(args, **({"max_tokens": args.max_tokens} if args.max_tokens else {}))
+    if pipe.config["llm"].get("backend", "llama_cpp") == "llama_cpp" and pipe.config["answer_mode"] != "extractive":
+        from studio_nb import selftest
+
+        print("checking that the chat model generates on this CPU (in a child process) ...", file=sys.stderr)
+        check = selftest.run(pipe.config["llm"].get("model_path"))
+        print(check.report(), file=sys.stderr)
+        if not check.ok:
+            return 1
     print(f"warming up (models and the bundled docs index, data in {pipe.config['data_dir']}) ...", file=sys.stderr)
     pipe.warm_up(progress=True)
-    print(f"\nQ: {DEMO_QUESTION}\nA: ", end="", flush=True)
-    return _chat_once(pipe, DEMO_QUESTION, args)
+    print(f"\nQ: {DEMO_QUESTION}\n")
+    try:
+        return _chat_once(pipe, DEMO_QUESTION, args, "demo")
+    finally:
+        pipe.close()
 
 
 # ---------------------------------------------------------------------- knowledge
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from studio_nb.services import shared
-
-    cfg = _config(args)
-    km = shared.knowledge_manager(cfg["data_dir"], cfg["embedding_model"])
-    report = km.ingest(args.path, args.domain, progress=not args.json)
+    pipe = _pipeline(args)
+    report = pipe.ingest(args.path, args.domain, progress=not args.json)
     if args.json:
         from dataclasses import asdict
 
@@ -134,48 +181,30 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
         for err in report.errors:
             print(f"  skipped {err}", file=sys.stderr)
+    pipe.close()
     return 0
 
 
-def _hit_dict(hit: Any) -> dict[str, Any]:
-    c = hit.chunk
-    return {
-        "domain": c.domain,
-        "source": c.source,
-        "heading": c.heading,
-        "start_line": c.start_line,
-        "end_line": c.end_line,
-        "ref": hit.ref,
-        "score": round(hit.score, 5),
-        "dense_score": hit.dense_score,
-        "lexical_score": hit.lexical_score,
-        "text": c.text,
-    }
-
-
 def cmd_search(args: argparse.Namespace) -> int:
-    from studio_nb.services import shared
+    from studio_nb.services.knowledge.types import hit_dict
 
-    cfg = _config(args)
-    km = shared.knowledge_manager(cfg["data_dir"], cfg["embedding_model"])
-    km.warm_up()
+    pipe = _pipeline(args)
     queries, batch = _queries(args.query)
     for query in queries:
-        hits = km.search(query, domains=args.domain, k=args.k, mode=args.mode)
+        hits = pipe.search(query, domains=args.domain, k=args.k, mode=args.mode)
         if args.json or batch:
-            _print_json({"query": query, "hits": [_hit_dict(h) for h in hits]} if batch else [_hit_dict(h) for h in hits])
+            _print_json({"query": query, "hits": [hit_dict(h) for h in hits]} if batch else [hit_dict(h) for h in hits])
         else:
             for i, h in enumerate(hits, 1):
                 snippet = " ".join(h.chunk.text.split())[:160]
                 print(f"{i}. [{h.score:.4f}] {h.chunk.domain}/{h.ref}\n   {snippet}")
+    pipe.close()
     return 0
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    from studio_nb.services import shared
-
-    cfg = _config(args)
-    clf = shared.intent_classifier(args.mode or cfg["intent_mode"], cfg["embedding_model"], cfg["intent_llm"])
+    pipe = _pipeline(args, **({"intent_mode": args.mode} if args.mode else {}))
+    clf = pipe.resources.intent
     queries, batch = _queries(args.text)
     for text in queries:
         r = clf.classify(text)
@@ -191,16 +220,13 @@ def cmd_route(args: argparse.Namespace) -> int:
             _print_json(record)
         else:
             print(f"{record['intent']} ({record['confidence']:.2f}) domains={record['domains']}")
+    pipe.close()
     return 0
 
 
 # ---------------------------------------------------------------------- sessions & pipeline
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from studio_nb.services import shared
-
-    cfg = _config(args)
-    store = shared.memory_store(cfg["data_dir"], cfg["memory_window"], cfg["memory_recall_k"], cfg["embedding_model"])
-    sessions = store.sessions()
+    sessions = _pipeline(args).memory.sessions()
     if args.json:
         from dataclasses import asdict
 
@@ -212,11 +238,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from studio_nb.services import shared
-
-    cfg = _config(args)
-    store = shared.memory_store(cfg["data_dir"], cfg["memory_window"], cfg["memory_recall_k"], cfg["embedding_model"])
-    print(store.export(args.session, fmt=args.format))
+    print(_pipeline(args).memory.export(args.session, fmt=args.format))
     return 0
 
 
@@ -234,9 +256,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from studio_nb.config import load_config
     from studio_nb.doctor import run_checks
 
-    return run_checks(_config(args))
+    return run_checks(load_config(args.config, **_overrides(args)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -246,9 +269,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from studio_nb.eventbus import events_command
+    """``studio-nb events [--follow]``: print recent step events, then (with --follow) new ones.
 
-    return events_command(args) or 0
+    The Redis URL and stream come from ``--url``/``--stream``, else from the config's
+    ``telemetry.event_bus`` (the one the server extension publishes to), else the default.
+    """
+    from studio_nb.config import load_config
+    from studio_nb.services.eventbus import follow, format_event, recent
+    from studio_nb.telemetry import event_bus_settings
+
+    bus = event_bus_settings(load_config(args.config).get("telemetry"))
+    url, stream = args.url or bus["url"], args.stream or bus["stream"]
+    show = (lambda ev: json.dumps(ev, ensure_ascii=False)) if args.json else format_event
+    start = args.from_id or "$"
+    try:
+        if args.from_id is None and args.count > 0:
+            for ev in recent(url, stream, args.count):
+                print(show(ev), flush=True)
+                start = ev["id"]  # follow on from the last one printed: nothing falls in between
+        if args.follow:
+            for ev in follow(url, stream, start):
+                print(show(ev), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    except StudioError:
+        raise
+    except Exception as exc:  # redis.ConnectionError and friends
+        print(f"error: cannot read events from {url} stream {stream!r}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------------- parser
@@ -258,19 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a YAML file of Studio settings (see studio_nb/config.py)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("chat", help="ask a question (streams); without one, an interactive loop")
+    c = sub.add_parser(
+        "chat", help="ask a question (streams); '-' reads one question per line and prints JSON lines; "
+        "without one, an interactive loop")
     c.add_argument("question", nargs="*")
-    c.add_argument("-s", "--session", default="cli")
+    c.add_argument("-s", "--session", help="session id (default: 'cli'; with '-', a new session per line)")
     c.add_argument("-d", "--domain", action="append", help="search only this knowledge domain (repeatable)")
     c.add_argument("-v", "--verbose", action="store_true", help="show steps, intent, sources and timings")
     c.add_argument("--json", action="store_true", help="print the response record as JSON")
     c.add_argument("--max-tokens", type=int)
     c.add_argument("--engine", choices=["local", "ray"])
+    c.add_argument("--answer-mode", dest="mode_answer", choices=["grounded", "extractive", "generative"],
+                   help="grounded (evidence + checked synthesis, default), extractive (no model), generative")
     c.set_defaults(func=cmd_chat)
 
     d = sub.add_parser("demo", help="answer a sample question on the embedded defaults")
     d.add_argument("--max-tokens", type=int)
     d.add_argument("--engine", choices=["local", "ray"])
+    d.add_argument("--answer-mode", dest="mode_answer", choices=["grounded", "extractive", "generative"])
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("ingest", help="add files or a folder to a knowledge domain")
@@ -315,9 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(func=cmd_serve)
 
     ev = sub.add_parser("events", help="print (and with --follow, keep printing) step events from the Redis event bus")
-    from studio_nb.eventbus import add_events_arguments
-
-    add_events_arguments(ev)
+    ev.add_argument("--url", help="Redis URL (default: the config's telemetry.event_bus, else redis://127.0.0.1:6379/0)")
+    ev.add_argument("--stream", help="stream key (default: the config's, else studio_nb:events)")
+    ev.add_argument("--follow", "-f", action="store_true", help="keep printing new events (Ctrl-C stops)")
+    ev.add_argument("--from-id", default=None, help="with --follow: start after this id ('0' = oldest kept)")
+    ev.add_argument("--count", "-n", type=int, default=20, help="how many recent events to print first")
+    ev.add_argument("--json", action="store_true", help="print raw JSON lines")
     ev.set_defaults(func=cmd_events)
     return p
 

@@ -27,20 +27,32 @@ DEFAULTS: dict[str, Any] = {
     "intent_llm": None,  # an llm config to let the classifier consult the model (mode llm)
     "search_mode": "hybrid",  # dense | lexical | hybrid
     "k": 4,  # sources per answer
-    "max_tokens": 256,
+    "answer_mode": "grounded",  # grounded (evidence + checked synthesis) | extractive (no LLM) | generative
+    "evidence_min_score": 0.3,  # passages scoring below this are not shown as evidence
+    "synthesis_tokens": 80,  # the longest grounded synthesis, in tokens
+    "max_tokens": 256,  # the longest answer in generative mode (and for chat without evidence)
     "temperature": 0.0,
     "seed": 0,
     "workspace": ".",  # the folder file tools may read
     "max_chars": 8000,  # longest accepted message
     "memory_window": 6,
     "memory_recall_k": 3,
-    "guardrail_attempts": 2,
-    "guardrail_loops": 2,
+    "guardrail_attempts": 2,  # answers the model may write per turn (the grounding guard's retries + 1)
+    "guardrail_loops": 2,  # bound on the grounding -> prompt_builder feedback edge
+    "retry_unsupported": False,  # also regenerate a fluent synthesis none of whose sentences is supported
     "llm_queue": 64,  # requests that may wait for the model before "busy"
     "bundled_docs": True,  # ingest studio-nb's own docs into the "studio_nb_docs" domain
     "engine": "local",  # local | ray
-    "ray": {"address": None, "num_llm_workers": 1},
+    # the Ray engine: where operators run and the worker pools they run in (DESIGN §3)
+    "ray": {
+        "address": None,  # None: start a small local Ray; "auto" or "ray://host:10001": join a cluster
+        "pools": {"llm": {"size": 1, "num_cpus": 1, "max_concurrency": 1}},
+        "placement": {"llm_inference": "pool:llm"},
+    },
     "pipeline": None,  # path to a pipeline YAML; None -> studio_nb/pipelines/studio.yaml
+    # exporters of the step events (studio_nb/telemetry.py): prometheus: true, otel: true,
+    # event_bus: redis://host:6379/0 (or {url, stream})
+    "telemetry": {"prometheus": False, "otel": None, "event_bus": None},
 }
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -74,6 +86,10 @@ def load_config(config: dict[str, Any] | str | os.PathLike | None = None, **over
     merged["data_dir"] = str(Path(merged["data_dir"]).expanduser())
     if merged["engine"] not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {merged['engine']!r}")
+    if merged["answer_mode"] not in ("grounded", "extractive", "generative"):
+        raise ConfigError(
+            f"answer_mode must be 'grounded', 'extractive' or 'generative', got {merged['answer_mode']!r}"
+        )
     return merged
 
 

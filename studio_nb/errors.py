@@ -1,63 +1,27 @@
 """Errors a user can meet, each with a stable ``code``.
 
-The code travels unchanged into WebSocket ``error`` frames, CLI exit messages and REST
-responses, so clients can react to the kind of failure without parsing prose. Every
-message should say what happened and how to fix it.
+The base class and the kernel's errors (wiring, configuration, timeouts, back-pressure)
+are defined in ``studio_nb/kernel/errors.py`` and re-exported here; the application's
+own errors follow. The code travels unchanged into WebSocket ``error`` frames, CLI exit
+messages and REST responses, so clients can react to the kind of failure without parsing
+prose. Every message should say what happened and how to fix it.
 """
 
 from __future__ import annotations
 
-
-class StudioError(Exception):
-    """Base class of every studio-nb error; ``code`` names the kind of failure."""
-
-    code = "internal"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self)
-
-
-class ConfigError(StudioError, ValueError):
-    code = "bad_config"
+from studio_nb.kernel.errors import (  # noqa: F401  (re-exported: one place to import errors from)
+    BusyError,
+    ConfigError,
+    LoopLimitExceeded,
+    OperatorFailed,
+    OperatorTimeout,
+    StudioError,
+    WiringError,
+)
 
 
 class ModelNotFoundError(StudioError, FileNotFoundError):
     code = "model_not_found"
-
-
-class BusyError(StudioError):
-    """An operator's waiting queue is full: back-pressure instead of unbounded memory."""
-
-    code = "busy"
-
-
-class OperatorTimeout(StudioError, TimeoutError):
-    code = "timeout"
-
-
-class OperatorFailed(StudioError):
-    """An operator raised; ``operator`` names it and ``__cause__`` holds the original."""
-
-    code = "operator_failed"
-
-    def __init__(self, operator: str, cause: BaseException) -> None:
-        super().__init__(f"operator {operator!r} failed: {type(cause).__name__}: {cause}")
-        self.operator = operator
-        self.cause = cause
-
-
-class WiringError(StudioError, TypeError):
-    code = "bad_wiring"
-
-
-class LoopLimitExceeded(StudioError):
-    code = "loop_limit"
 
 
 class BudgetExceededError(StudioError):

@@ -1,22 +1,24 @@
 """The typed messages that flow along the Studio pipeline's edges (DESIGN §1).
 
     UserMessage -> RoutedMessage -> (memory ∥ documents ∥ tool results)
-      -> ContextEnrichedMessage -> LLMRequest -> StreamChunk* -> Response
+      -> ContextEnrichedMessage -> (+ Evidence) -> LLMRequest -> StreamChunk* -> Response
 
 Frozen dataclasses: an operator never mutates what it received, so a message can be
-shown, logged or replayed as it was. ``Response`` is what every front end receives.
+shown, logged or replayed as it was. A Turn streams ``StepEvent``, ``Evidence``,
+``TextDelta`` parts and ends with the ``Response`` (see ``studio_nb/turn.py``).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
 def _rid() -> str:
-    return uuid.uuid4().hex[:16]
+    from studio_nb.kernel.context import new_request_id
+
+    return new_request_id()
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,56 @@ class MemoryContext:
 
 
 @dataclass(frozen=True)
+class EvidencePiece:
+    """One cited passage of the answer: ``[n]`` → ``domain/path:L12-L14``, or a tool result."""
+
+    n: int
+    text: str
+    domain: str
+    path: str
+    start_line: int = 0
+    end_line: int = 0
+    heading: str = ""
+    score: float = 0.0
+    kind: str = "passage"  # "passage" | "tool"
+
+    @property
+    def ref(self) -> str:
+        if self.kind == "tool":
+            return f"tool:{self.path}"
+        return f"{self.domain}/{self.path}:L{self.start_line}-L{self.end_line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ref"] = self.ref
+        d["score"] = round(self.score, 4)
+        return d
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The first part of an answer: the passages (or tool results) that answer the question.
+
+    Streamed before any generated text; ``note`` says why there is none, or what it covers.
+    """
+
+    pieces: tuple[EvidencePiece, ...] = ()
+    note: str = ""
+    request_id: str = ""
+    session_id: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.pieces)
+
+    @property
+    def texts(self) -> list[str]:
+        return [p.text for p in self.pieces]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pieces": [p.to_dict() for p in self.pieces], "note": self.note}
+
+
+@dataclass(frozen=True)
 class ContextEnrichedMessage:
     routed: RoutedMessage
     memory: MemoryContext = MemoryContext()
@@ -100,6 +152,8 @@ class ContextEnrichedMessage:
     tool_results: tuple[ToolResult, ...] = ()
     #: branches that failed or were skipped, and why (shown to the user, not hidden)
     degraded: tuple[tuple[str, str], ...] = ()
+    #: the selected passages, once the evidence operator has run
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -158,8 +212,24 @@ class Regenerate:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A generated sentence the grounding check removed, and why."""
+
+    text: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"text": self.text, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Response:
-    """The record of one turn, as every front end receives it."""
+    """The record of one turn, as every front end receives it.
+
+    ``text`` is the whole answer as plain text: the evidence first, then the checked
+    synthesis (``compose_answer``); the parts are also kept apart (``evidence``,
+    ``synthesis``, ``dropped``) so front ends can show them differently.
+    """
 
     text: str
     intent: str
@@ -176,10 +246,20 @@ class Response:
     degraded: tuple[tuple[str, str], ...] = ()
     turn_id: int | None = None  # the memory row, once committed
     question: str = ""
+    evidence: Evidence | None = None
+    synthesis: str = ""  # the generated part that survived the grounding check
+    dropped: tuple[Dropped, ...] = ()
+    note: str = ""  # a line about the answer ("nothing found", "the summary was left out")
+    mode: str = "grounded"  # the answer mode that produced it
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
+            "evidence": self.evidence.to_dict() if self.evidence is not None else None,
+            "synthesis": self.synthesis,
+            "dropped": [d.to_dict() for d in self.dropped],
+            "note": self.note,
+            "mode": self.mode,
             "intent": self.intent,
             "confidence": round(self.confidence, 4),
             "domains": list(self.domains),
@@ -201,9 +281,9 @@ class Response:
         }
 
     def _repr_markdown_(self) -> str:
-        from studio_nb.render import response_markdown
+        from studio_nb import present
 
-        return response_markdown(self)
+        return present.markdown(self)
 
 
 @dataclass(frozen=True)
@@ -215,3 +295,38 @@ class TextDelta:
     session_id: str = ""
     #: a guardrail retry started over: clients should clear the partial answer
     restart: bool = False
+
+
+def is_chinese(text: str) -> bool:
+    from studio_nb.services.text import cjk_share
+
+    return cjk_share(text) > 0.3
+
+
+def compose_answer(
+    evidence: Evidence | None, synthesis: str = "", note: str = "", question: str = "", *, refs: bool = True
+) -> str:
+    """The answer as plain text: cited passages first, then the synthesis, then the references.
+
+    ::
+
+        [1] A ParallelGroup runs its branches concurrently and joins their results.
+        [2] ...
+
+        In short: ... [1]
+
+        [1] studio_nb_docs/kernel.md:L20-L22
+    """
+    zh = is_chinese(question)
+    parts = []
+    pieces = evidence.pieces if evidence is not None else ()
+    if pieces:
+        parts.append("\n".join(f"[{p.n}] {p.text}" for p in pieces))
+    if synthesis:
+        parts.append((("简而言之：" if zh else "In short: ") + synthesis) if pieces else synthesis)
+    if note:
+        parts.append(note)
+    cited = [p for p in pieces if p.kind != "tool"] if refs else []
+    if cited:
+        parts.append("\n".join(f"[{p.n}] {p.ref}" + (f" § {p.heading}" if p.heading else "") for p in cited))
+    return "\n\n".join(parts)

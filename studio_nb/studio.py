@@ -1,13 +1,16 @@
 """The Studio pipeline: the default assistant graph and the API every front end uses.
 
     pipe = create_studio_pipeline(data_dir="/tmp/studio")
-    resp = pipe.chat("what is a ParallelGroup?")
-    for ev in pipe.stream("SAGE 的 LocalEnvironment 是什么？", events=True): ...
+    turn = pipe.ask("what is a ParallelGroup?")      # a Turn, at once (studio_nb/turn.py)
+    for part in turn: ...                             # StepEvent, Evidence, TextDelta, Response
+    turn.text()                                       # the whole answer
+    pipe.chat(...), pipe.stream(...)                  # thin helpers over ask()
 
-The graph itself lives in ``pipelines/studio.yaml``; this module fills in the
-configuration, adds the bundled documentation, and turns the kernel's stream (step
-events, StreamChunks, the final Response) into what a chat client wants (StepEvent,
-TextDelta, Response).
+The graph itself lives in ``pipelines/studio.yaml``; the shared models and stores are a
+``StudioResources`` built from the same configuration (``pipe.memory``,
+``pipe.knowledge``). This module fills in the configuration, adds the bundled
+documentation, and turns the kernel's stream (step events, streamed items, the final
+Response) into a Turn's parts.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from studio_nb.config import load_config, substitute
 from studio_nb.errors import UnknownSessionError
 from studio_nb.kernel import Pipeline, RequestContext, StepEvent
 from studio_nb.kernel.context import new_request_id
-from studio_nb.kernel.sync import iterate_sync, run_sync
-from studio_nb.messages import Response, StreamChunk, TextDelta, UserMessage
+from studio_nb.messages import Evidence, Response, StreamChunk, TextDelta, UserMessage
+from studio_nb.resources import StudioResources, resources_factory
+from studio_nb.turn import Turn
 
 BUNDLED_DOCS_DOMAIN = "studio_nb_docs"
 #: words that send a question to studio-nb's own documentation
@@ -43,23 +47,29 @@ def _make_engine(cfg: dict[str, Any]) -> Any:
 
 
 def build_pipeline(cfg: dict[str, Any]) -> Pipeline:
-    """The kernel Pipeline described by the configured YAML, with ``${key}`` filled in."""
+    """The kernel Pipeline described by the configured YAML, with ``${key}`` filled in and
+    the Studio resources (built from ``cfg``) handed to its operators."""
     import studio_nb.operators  # noqa: F401  (registers the operator classes)
 
     if cfg.get("pipeline"):
         text = Path(cfg["pipeline"]).expanduser().read_text(encoding="utf-8")
     else:
         text = (importlib.resources.files("studio_nb") / "pipelines" / "studio.yaml").read_text(encoding="utf-8")
-    return Pipeline.from_yaml(substitute(text, cfg), engine=_make_engine(cfg))
+    pipeline = Pipeline.from_yaml(substitute(text, cfg), engine=_make_engine(cfg))
+    return pipeline.use_resources(resources_factory(cfg))
 
 
 class StudioPipeline:
-    """The assistant: a kernel Pipeline plus the services front ends need around it."""
+    """The assistant: a kernel Pipeline, its resources, and the Turn API front ends use."""
 
     def __init__(self, pipeline: Pipeline, config: dict[str, Any]) -> None:
+        from studio_nb import telemetry
+
         self.pipeline = pipeline
         self.config = config
         self._docs_ingested = False
+        #: the exporters the ``telemetry`` setting switched on (``telemetry.prometheus``...)
+        self.telemetry = telemetry.install(pipeline, config.get("telemetry"))
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> Any:
@@ -73,23 +83,19 @@ class StudioPipeline:
         return self.pipeline._repr_mimebundle_(include, exclude)
 
     @property
+    def resources(self) -> StudioResources:
+        """The shared models and stores the operators use."""
+        return self.pipeline.resources
+
+    @property
     def memory(self) -> Any:
         """The MemoryStore (sessions, history, clear, export)."""
-        from studio_nb.services import shared
-
-        return shared.memory_store(
-            self.config["data_dir"],
-            self.config["memory_window"],
-            self.config["memory_recall_k"],
-            self.config["embedding_model"],
-        )
+        return self.resources.memory
 
     @property
     def knowledge(self) -> Any:
         """The KnowledgeManager (domains, ingest, search)."""
-        from studio_nb.services import shared
-
-        return shared.knowledge_manager(self.config["data_dir"], self.config["embedding_model"])
+        return self.resources.knowledge
 
     # ------------------------------------------------------------------ lifecycle
     def warm_up(self, progress: bool = False) -> "StudioPipeline":
@@ -103,21 +109,23 @@ class StudioPipeline:
 
     def _add_route(self, domain: str, keywords: tuple[str, ...] = ()) -> None:
         """Let the intent router send questions to an ingested domain."""
-        classifier = getattr(self.pipeline["intent_router"], "classifier", None)
-        if classifier is not None:
-            classifier.add_domain(domain, keywords=keywords)
+        self.resources.intent.add_domain(domain, keywords=keywords)
 
     def close(self) -> None:
+        """Free the models, indexes and files; the pipeline warms up again on next use."""
         self.pipeline.close()
+        self._docs_ingested = False
+        if self.telemetry.event_bus is not None:
+            self.telemetry.event_bus.flush()
 
-    # ------------------------------------------------------------------ chatting
+    # ------------------------------------------------------------------ asking
     def _check_owner(self, session_id: str, user: str) -> None:
         owner = self.memory.owner(session_id)
         if owner is not None and owner != user:
             # the same answer as for a session that does not exist: no probing of others' ids
             raise UnknownSessionError(f"no session {session_id!r} for user {user!r}")
 
-    async def astream(
+    def ask(
         self,
         text: str,
         *,
@@ -126,48 +134,66 @@ class StudioPipeline:
         request_id: str | None = None,
         domains: list[str] | tuple[str, ...] | None = None,
         priority: int = 0,
-        events: bool = True,
-    ) -> AsyncIterator[StepEvent | TextDelta | Response]:
-        """Stream one turn: StepEvents (if ``events``), TextDeltas, then the Response.
+    ) -> Turn:
+        """Start answering ``text`` and return its Turn at once (see ``studio_nb/turn.py``).
 
-        Closing the iterator or cancelling its task stops generation.
+        The turn runs on studio-nb's background loop; iterate it (sync or async) to
+        stream its parts, ``turn.text()`` to wait, ``turn.stop()`` to cancel.
         """
-        if not self._docs_ingested and self.config["bundled_docs"]:
-            import anyio
-
-            await anyio.to_thread.run_sync(self.warm_up)
-        self._check_owner(session_id, user)
         rid = request_id or new_request_id()
         msg = UserMessage(
             text, session_id=session_id, request_id=rid, user=user, priority=priority,
             domains=tuple(domains) if domains else None,
         )
-        ctx = RequestContext(request_id=rid, session_id=session_id, priority=priority, user=user)
+        turn = Turn(text, session_id=session_id, request_id=rid, user=user)
+        return turn.start(lambda t: self._parts(msg))
+
+    async def _parts(self, msg: UserMessage) -> AsyncIterator[StepEvent | Evidence | TextDelta | Response]:
+        """The kernel's stream for ``msg`` as Turn parts."""
+        if not self._docs_ingested and self.config["bundled_docs"]:
+            import anyio
+
+            await anyio.to_thread.run_sync(self.warm_up)
+        self._check_owner(msg.session_id, msg.user)
+        ctx = RequestContext(request_id=msg.request_id, session_id=msg.session_id, priority=msg.priority, user=msg.user)
         attempt = 0
-        async for item in self.pipeline.astream(msg, events=events, context=ctx):
+        async for item in self.pipeline.astream(msg, events=True, context=ctx):
             if isinstance(item, StreamChunk):
                 if item.attempt != attempt:
                     attempt = item.attempt
-                    yield TextDelta("", rid, session_id, restart=True)
+                    yield TextDelta("", msg.request_id, msg.session_id, restart=True)
                 if item.content:
-                    yield TextDelta(item.content, rid, session_id)
-            elif isinstance(item, (StepEvent, Response)):
+                    yield TextDelta(item.content, msg.request_id, msg.session_id)
+            elif isinstance(item, (StepEvent, Evidence, Response)):
                 yield item
 
-    def stream(self, text: str, **kw: Any) -> Iterator[StepEvent | TextDelta | Response]:
-        """Synchronous ``astream`` (works inside Jupyter's running loop)."""
-        return iterate_sync(lambda: self.astream(text, **kw))
+    # the older helpers, now thin wrappers over ask()
+    def stream(self, text: str, *, events: bool = True, **kw: Any) -> Iterator[StepEvent | Evidence | TextDelta | Response]:
+        """The parts of ``ask(text)`` as they come (without StepEvents when ``events=False``);
+        leaving the loop early stops the turn."""
+        turn = self.ask(text, **kw)
+        try:
+            for part in turn:
+                if events or not isinstance(part, StepEvent):
+                    yield part
+        finally:
+            turn.stop()  # a no-op once the turn has ended
 
-    async def achat(self, text: str, **kw: Any) -> Response:
-        """One turn, waiting for the whole answer."""
-        response = None
-        async for item in self.astream(text, events=False, **kw):
-            if isinstance(item, Response):
-                response = item
-        return response
+    async def astream(self, text: str, *, events: bool = True, **kw: Any) -> AsyncIterator[Any]:
+        turn = self.ask(text, **kw)
+        try:
+            async for part in turn:
+                if events or not isinstance(part, StepEvent):
+                    yield part
+        finally:
+            turn.stop()
 
     def chat(self, text: str, **kw: Any) -> Response:
-        return run_sync(lambda: self.achat(text, **kw))
+        """One turn, waiting for the whole answer."""
+        return self.ask(text, **kw).response
+
+    async def achat(self, text: str, **kw: Any) -> Response:
+        return await self.ask(text, **kw)
 
     # ------------------------------------------------------------------ knowledge
     def ingest(self, path: str | Path, domain: str, progress: bool = True) -> Any:
@@ -183,8 +209,8 @@ class StudioPipeline:
     def health(self) -> dict[str, Any]:
         """What is loaded, how big the indexes are, and which versions run."""
         ops = {op.name: op._warm for op in self.pipeline.operators()}
-        llm = self.pipeline["llm_inference"]
-        client = getattr(llm, "client", None)
+        res = self.resources
+        llm = res.llm if res.built("llm") else None
         versions = {}
         for dist in ("studio-nb", "llama-cpp-python", "sentence-transformers", "hnswlib", "torch", "jupyter_server"):
             try:
@@ -201,7 +227,8 @@ class StudioPipeline:
         return {
             "status": "ready" if all(ops.values()) else "warming",
             "operators_warm": ops,
-            "llm": {"loaded": client is not None, "model": getattr(client, "model_name", None), "config": self.config["llm"]},
+            "llm": {"loaded": llm is not None, "model": getattr(llm, "model_name", None), "config": self.config["llm"]},
+            "answer_mode": self.config["answer_mode"],
             "domains": domains,
             "engine": self.config["engine"],
             "data_dir": self.config["data_dir"],
@@ -210,10 +237,12 @@ class StudioPipeline:
 
 
 def create_studio_pipeline(config: dict[str, Any] | str | None = None, **overrides: Any) -> StudioPipeline:
-    """Build the default Studio pipeline (cheap: models load in ``warm_up`` or on first chat).
+    """Build the default Studio pipeline (cheap: models load in ``warm_up`` or on first use).
 
     ``config`` is a dict or a YAML file of the keys in ``studio_nb.config.DEFAULTS``;
-    keyword overrides win (``data_dir=...``, ``max_tokens=64``, ``llm={...}``, ``engine="ray"``).
+    keyword overrides win (``data_dir=...``, ``max_tokens=64``, ``answer_mode="extractive"``,
+    ``llm={...}``, ``engine="ray"``).
     """
     cfg = load_config(config, **overrides)
     return StudioPipeline(build_pipeline(cfg), cfg)
+

@@ -21,6 +21,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
+def real_embedder():
+    """The real embedding model (all-MiniLM-L6-v2), loaded once for the whole run."""
+    from studio_nb.services.embeddings import Embedder
+
+    emb = Embedder()
+    emb.warm_up()
+    return emb
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared corpus is missing: expected {SHARED_DATA} (clone the repo next to shared/)")

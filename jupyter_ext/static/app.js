@@ -1,5 +1,9 @@
 /* The Studio page: chat over {base_url}studio/api/chat, sessions and the live pipeline graph.
  *
+ * An answer arrives in parts: an "evidence" frame (the cited passages, shown at once), then
+ * "text" frames (the model's synthesis as it is generated), then "done" with the checked
+ * synthesis and the sentences the grounding guard dropped (shown struck through, with why).
+ *
  * Untrusted text (model output, questions, file names, error messages) only ever reaches
  * the DOM as text nodes, through StudioMarkdown.render or textContent; no innerHTML.
  */
@@ -95,6 +99,8 @@
     if (f.type === "step") {
       markNode(f.operator, f.status, f.duration_ms);
       if (turn) addStep(turn, f);
+    } else if (f.type === "evidence") {
+      if (turn) renderEvidence(turn, f);
     } else if (f.type === "text") {
       if (!turn) return;
       if (f.restart) turn.text = "";
@@ -103,8 +109,10 @@
       scheduleRender(turn);
     } else if (f.type === "done") {
       if (!turn) return;
-      if (typeof f.text === "string" && !f.stopped) turn.text = f.text;
+      if (f.evidence) renderEvidence(turn, f.evidence);
+      if (!f.stopped) turn.text = typeof f.synthesis === "string" && f.evidence ? f.synthesis : (f.text || "");
       renderAnswer(turn);
+      renderDropped(turn, f);
       showDone(turn, f);
       finishTurn(turn, null);
       loadSessions();
@@ -122,16 +130,46 @@
   function addTurn(question) {
     var box = h("article", "turn");
     box.appendChild(h("div", "question", question));
+    var evidence = h("ol", "evidence");
     var answer = h("div", "answer");
     answer.dataset.state = "streaming";
+    var dropped = h("div", "dropped");
     var trace = h("ol", "trace");
     var meta = h("div", "meta");
     var sources = h("ul", "sources");
-    box.append(answer, trace, sources, meta);
+    box.append(evidence, answer, dropped, trace, sources, meta);
     turnsEl.appendChild(box);
     box.scrollIntoView({ block: "end" });
-    return { box: box, answer: answer, trace: trace, meta: meta, sources: sources, text: "", tokens: 0,
-             steps: {}, pending: false, rid: null };
+    return { box: box, evidence: evidence, answer: answer, dropped: dropped, trace: trace, meta: meta,
+             sources: sources, text: "", tokens: 0, steps: {}, pending: false, rid: null };
+  }
+
+  // the cited passages (or tool results) that answer the question: shown before the synthesis
+  function renderEvidence(turn, ev) {
+    turn.evidence.replaceChildren();
+    (ev.pieces || []).forEach(function (p) {
+      var li = h("li", "piece");
+      li.value = p.n;
+      li.dataset.kind = p.kind;
+      li.appendChild(h(p.text.indexOf("\n") >= 0 ? "pre" : "span", "text", p.text));
+      if (p.kind !== "tool") li.appendChild(h("code", "ref", p.ref));
+      turn.evidence.appendChild(li);
+    });
+    if (ev.note && !(ev.pieces || []).length) turn.evidence.appendChild(h("li", "note", ev.note));
+    turn.box.scrollIntoView({ block: "end" });
+  }
+
+  // sentences the grounding guard removed: visible, struck through, with the reason
+  function renderDropped(turn, f) {
+    turn.dropped.replaceChildren();
+    (f.dropped || []).forEach(function (d) {
+      var row = h("div", "dropped-sentence");
+      row.appendChild(h("span", "mark", "⚠ dropped as unsupported: "));
+      row.appendChild(h("del", null, d.text));
+      row.appendChild(h("small", "reason", " (" + d.reason + ")"));
+      turn.dropped.appendChild(row);
+    });
+    if (f.note && (f.evidence && (f.evidence.pieces || []).length)) turn.dropped.appendChild(h("div", "note", f.note));
   }
 
   function scheduleRender(turn) {
@@ -173,6 +211,7 @@
     if (f.usage) parts.push(f.usage.completion_tokens + " tokens");
     var total = 0;
     Object.keys(f.timings || {}).forEach(function (k) { total = Math.max(total, f.timings[k]); });
+    if (f.mode) parts.push(f.mode);
     if (f.guardrail) parts.push("guardrail: " + f.guardrail);
     turn.meta.textContent = parts.join(" · ");
   }

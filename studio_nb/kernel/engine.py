@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from studio_nb.errors import LoopLimitExceeded, OperatorFailed, OperatorTimeout, StudioError, WiringError
+from studio_nb.kernel.errors import LoopLimitExceeded, OperatorFailed, OperatorTimeout, StudioError, WiringError
 from studio_nb.kernel.context import RequestContext, _current
 from studio_nb.kernel.events import StepEvent, global_events
 from studio_nb.kernel.graph import Node

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from studio_nb.errors import WiringError
+from studio_nb.kernel.errors import WiringError
 from studio_nb.kernel.operator import Operator
 from studio_nb.kernel.typing_utils import fits, type_name
 

@@ -6,8 +6,13 @@ last one travels on to the next operator). The input and output sockets are read
 the type hints of ``process``, so wiring can be checked before anything runs.
 
 Lifecycle (as in Haystack): ``__init__`` is cheap and takes JSON-able config, which is
-recorded automatically for YAML; heavy state is loaded in ``warm_up()`` (idempotent) and
-released in ``close()``.
+recorded automatically for YAML; ``bind(resources)`` hands the operator the shared
+resources of the pipeline it runs in (whatever object the application provides: models,
+stores); heavy state is loaded in ``warm_up()`` (idempotent) and released in ``close()``.
+
+A streaming operator may declare ``stream_types``: items of those types go only to the
+caller's stream (progress, previews, evidence shown early); they never travel along
+edges and the wiring check ignores them. The last *other* item travels on.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import functools
 import inspect
 import re
 import time
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, ClassVar, Iterator
 
 import anyio
 
-from studio_nb.errors import WiringError
+from studio_nb.kernel.errors import WiringError
 from studio_nb.kernel import registry
 from studio_nb.kernel.policy import DEFAULT_POLICY, Policy
 from studio_nb.kernel.sync import iterate_sync, run_sync
@@ -69,6 +75,17 @@ class RunRecord:
         return self.error is None
 
 
+def _without(tp: Any, drop: tuple[type, ...]) -> Any:
+    """``tp`` with the members ``drop`` removed from it (when it is a Union)."""
+    if not drop:
+        return tp
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    kept = tuple(a for a in args if a not in drop)
+    if not kept or kept == args:
+        return tp
+    return functools.reduce(lambda a, b: a | b, kept)
+
+
 def _read_sockets(cls: type, fn: Any) -> Sockets:
     sig = inspect.signature(fn)
     params = [p for p in list(sig.parameters.values())[1:] if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -98,6 +115,8 @@ def _read_sockets(cls: type, fn: Any) -> Sockets:
         kind = "async"
     else:
         kind = "sync"
+    if kind == "stream":
+        out_type = _without(out_type, tuple(getattr(cls, "stream_types", ())))
     return Sockets(params[0].name, in_type, out_type, kind)
 
 
@@ -140,6 +159,8 @@ class Operator:
     idempotent: ClassVar[bool] = True
     #: how many recent runs ``op.last`` keeps
     history_size: ClassVar[int] = 8
+    #: item types a streaming operator yields only for the caller's stream (see module doc)
+    stream_types: ClassVar[tuple[type, ...]] = ()
     sockets: ClassVar[Sockets]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -159,10 +180,30 @@ class Operator:
         self.name = name or _snake(type(self).__name__)
         self.policy = Policy.from_dict(policy) if isinstance(policy, dict) else (policy or DEFAULT_POLICY)
         self.last: collections.deque[RunRecord] = collections.deque(maxlen=self.history_size)
+        self.resources: Any = None
         self._warm = False
         self._auto_named = name is None
 
     # ----------------------------------------------------------------- lifecycle
+    def bind(self, resources: Any) -> None:
+        """Receive the shared resources of the pipeline this operator runs in.
+
+        The one way an operator gets heavy shared things (a model, an index, a store):
+        the pipeline calls it before ``warm_up`` with its resources object; on Ray each
+        worker calls it with its own copy, built from the same factory. Tests pass a fake.
+        Subclasses that need more than ``self.resources`` override it.
+        """
+        self.resources = resources
+
+    def need(self, name: str) -> Any:
+        """``self.resources.<name>``, or an error that says how to provide it."""
+        if self.resources is None or not hasattr(self.resources, name):
+            raise RuntimeError(
+                f"{type(self).__name__} {self.name!r} needs resources.{name}: run it inside its pipeline "
+                f"(pipe[{self.name!r}]) or call op.bind(resources) with an object that has .{name}"
+            )
+        return getattr(self.resources, name)
+
     def warm_up(self) -> None:
         """Load heavy state. Subclasses override; must be safe to call twice."""
 
@@ -280,10 +321,9 @@ class Operator:
                 out = await self.process(msg)
             else:
                 produced = False
-                async for out in self.process(msg):
-                    produced = True
-                    if emit is not None:
-                        await emit(out)
+                async for item in self.process(msg):
+                    if await self.pass_on(item, emit):
+                        out, produced = item, True
                 if not produced:
                     raise RuntimeError(f"streaming operator {self.name!r} yielded nothing")
         except BaseException as exc:
@@ -291,6 +331,22 @@ class Operator:
             raise
         self._finish(msg, out, None, started, t0, request_id)
         return out
+
+    async def pass_on(self, item: Any, emit: Any) -> bool:
+        """Hand one streamed item to the caller (``emit``); True when it may travel on.
+
+        Items of ``stream_types`` go to the caller only; without ``stream_types`` every
+        item is streamed and the last one travels on. Engines call this for every item a
+        streaming operator yields, wherever it ran.
+        """
+        stream_only = self.stream_types
+        if stream_only and isinstance(item, stream_only):
+            if emit is not None:
+                await emit(item)
+            return False
+        if emit is not None and not stream_only:
+            await emit(item)
+        return True
 
     def process(self, msg: Any) -> Any:  # pragma: no cover - replaced by subclasses
         raise NotImplementedError

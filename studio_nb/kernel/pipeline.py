@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from studio_nb.errors import WiringError
+from studio_nb.kernel.errors import WiringError
 from studio_nb.kernel.context import RequestContext
 from studio_nb.kernel.events import EventHub, StepEvent
 from studio_nb.kernel.graph import Edge, Node
@@ -31,6 +31,8 @@ class Pipeline:
     def __init__(self, name: str = "pipeline", engine: Any = None) -> None:
         self.name = name
         self._engine = engine
+        self.resources: Any = None  # what operators share; see use_resources
+        self.resources_factory: Callable[[], Any] | None = None
         self.nodes: dict[str, Node] = {}  # every node, including group members
         self.edges: list[Edge] = []
         self.source: Node | None = None
@@ -82,8 +84,30 @@ class Pipeline:
             self.nodes[node.name] = node
         else:
             raise WiringError(f"can only add Operator or ParallelGroup objects, got {type(op).__name__}")
+        if self.resources is not None:
+            for o in self._ops_of(op):
+                o.bind(self.resources)
         self._validated = False
         return node
+
+    @staticmethod
+    def _ops_of(op: Any) -> list[Operator]:
+        if isinstance(op, ParallelGroup):
+            return [*op.branches, *([op.join] if op.join is not None else [])]
+        return [op]
+
+    def use_resources(self, factory: Callable[[], Any]) -> "Pipeline":
+        """Give every operator the object ``factory()`` returns (via ``Operator.bind``).
+
+        ``factory`` must be cheap (heavy parts load on first use) and, for the Ray engine,
+        picklable (a module-level function or a ``functools.partial`` of one): each Ray
+        worker calls it to build its own copy. The kernel never looks inside the object.
+        """
+        self.resources_factory = factory
+        self.resources = factory()
+        for op in self.operators():
+            op.bind(self.resources)
+        return self
 
     def add_source(self, op: Operator | ParallelGroup) -> Node:
         """Add ``op`` as the entry point of every request."""
@@ -269,9 +293,13 @@ class Pipeline:
             engine_warm_up(self)
 
     def close(self) -> None:
+        """Close every operator, then the shared resources (if they have ``close``)."""
         for op in self.operators():
             op.close()
             op._warm = False
+        close = getattr(self.resources, "close", None)
+        if callable(close):
+            close()
 
     def subscribe(self, callback: Callable[[StepEvent], Any]) -> Callable[[], None]:
         """Receive every StepEvent of this pipeline; returns an unsubscribe function."""
@@ -309,7 +337,8 @@ class Pipeline:
     async def astream(
         self, value: Any, *, events: bool = False, context: RequestContext | None = None, **kw: Any
     ) -> AsyncIterator[Any]:
-        """Yield streaming operators' items as produced, then the final result.
+        """Yield streaming operators' items as produced, then the final result (unless the
+        result is the last streamed item itself: it is not repeated).
 
         With ``events=True`` the StepEvents of this request are interleaved. Closing the
         iterator (or cancelling the task iterating it) cancels the request, down to the
@@ -318,7 +347,10 @@ class Pipeline:
         ctx = self._prepare(context, kw)
         queue: asyncio.Queue = asyncio.Queue()
 
-        async def emit(_node: str, item: Any) -> None:
+        streamed: list[Any] = [None, _DONE]  # the node that emitted last, and its item
+
+        async def emit(node: str, item: Any) -> None:
+            streamed[:] = [node, item]
             queue.put_nowait(item)
 
         ctx.emit = emit
@@ -336,7 +368,11 @@ class Pipeline:
         try:
             while (item := await queue.get()) is not _DONE:
                 yield item
-            yield self._result(task.result())
+            outputs = task.result()
+            result = self._result(outputs)
+            terminal_streamed = streamed[0] in outputs  # the result came from the streaming node itself
+            if not (terminal_streamed and _same(result, streamed[1])):  # so it was streamed already
+                yield result
         finally:
             if not task.done():
                 task.cancel()
@@ -393,6 +429,17 @@ class Pipeline:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         drawing = self.draw()
         return {"image/svg+xml": drawing.svg, "text/plain": repr(self)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether the final result merely repeats the last streamed item (equal values count:
+    on Ray both are unpickled copies)."""
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # values that cannot be compared (arrays) are simply not deduplicated
+        return False
 
 
 def _find_cycle(top: list[Node], forward: dict[str, list[Node]]) -> list[str] | None:

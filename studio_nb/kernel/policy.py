@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from studio_nb.errors import ConfigError
+from studio_nb.kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator
 
-from studio_nb.errors import ConfigError, StudioError
+from studio_nb.kernel.errors import ConfigError, StudioError
 from studio_nb.kernel.context import RequestContext, _current
 from studio_nb.kernel.operator import Operator
 from studio_nb.kernel.serialization import build_operator
@@ -30,20 +30,39 @@ from studio_nb.kernel.serialization import build_operator
 class OperatorSpec:
     """How a worker rebuilds one node's operator: its registry entry, plus the class
     itself only when the class cannot be imported by name (defined in ``__main__`` or a
-    notebook cell; cloudpickle then ships it by value)."""
+    notebook cell; cloudpickle then ships it by value), plus the pipeline's resources
+    factory: the worker builds its own resources with it (once) and binds the operator."""
 
     key: str
     entry: dict[str, Any]
     streaming: bool
     cls: type | None = None
+    resources: Any = None  # the pipeline's resources_factory (picklable), or None
 
     def build(self) -> Operator:
         if self.cls is None:
-            return build_operator(self.entry)
-        return self.cls(**self.entry.get("params", {}), name=self.entry["name"])
+            op = build_operator(self.entry)
+        else:
+            op = self.cls(**self.entry.get("params", {}), name=self.entry["name"])
+        if self.resources is not None:
+            op.bind(worker_resources(self.resources))
+        return op
 
 
-def spec_for(name: str, op: Operator) -> OperatorSpec:
+_resources: dict[bytes, Any] = {}
+
+
+def worker_resources(factory: Any) -> Any:
+    """This process's resources from ``factory`` (built once per distinct factory)."""
+    import cloudpickle
+
+    key = cloudpickle.dumps(factory)
+    if key not in _resources:
+        _resources[key] = factory()
+    return _resources[key]
+
+
+def spec_for(name: str, op: Operator, resources: Any = None) -> OperatorSpec:
     """The spec of node ``name`` (driver side); its config must be JSON-able."""
     cls = type(op)
     params = op.config
@@ -58,7 +77,9 @@ def spec_for(name: str, op: Operator) -> OperatorSpec:
     if params:
         entry["params"] = params
     by_value = cls.__module__ == "__main__" or "<locals>" in cls.__qualname__
-    return OperatorSpec(f"{entry['operator']}|{name}|{blob}", entry, op.streaming, cls if by_value else None)
+    return OperatorSpec(
+        f"{entry['operator']}|{name}|{blob}", entry, op.streaming, cls if by_value else None, resources
+    )
 
 
 @dataclass(frozen=True)

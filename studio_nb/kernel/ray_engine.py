@@ -1,21 +1,24 @@
 """The Ray engine: the same graph walk and policies as LocalEngine, operators placed on Ray.
 
-Only ``call_operator`` changes. Where an operator runs is a hint on its class, so
+Only ``call_operator`` changes. Where an operator runs comes from configuration
+(``RayEngine(placement={"llm_inference": "pool:llm"})``) or a hint on its class, so
 operator code never changes with the engine::
 
-    class LLMInferenceOp(Operator):
-        placement: ClassVar[str] = "pool:llm"
+    class Generate(Operator):
+        placement: ClassVar[str] = "pool:gpu"
 
 - ``"local"`` (default): in the driver, exactly as LocalEngine does it;
 - ``"session"``: on the named actor ``studio_nb/session/<session_id>``: a session's
   operators keep their state on one actor; sessions spread over the cluster;
-- ``"pool:<name>"``: on one worker of a named actor pool (``llm``, ``retriever``, ...);
-  each worker rebuilds and keeps its own operator (its own model) and serves
-  ``max_concurrency`` messages at a time (1 for ``llm``);
+- ``"pool:<name>"``: on one worker of a named actor pool; the pools, their sizes and
+  resources are configuration (``pools={"llm": {"size": 2, "num_cpus": 1,
+  "max_concurrency": 1}}``), the kernel knows no pool by name; each worker rebuilds and
+  keeps its own operator (with its own resources, e.g. a model) and serves
+  ``max_concurrency`` messages at a time;
 - ``"task"``: a stateless Ray task (cheap ops, tools); non-idempotent operators get
   ``max_retries=0`` so Ray never repeats their side effects.
 
-``RayEngine(placement={"node_name": "pool:llm"})`` overrides the class hint per node.
+``placement`` overrides the class hint per node.
 Streaming operators come back through Ray streaming generators, item by item, into the
 same ``emit`` the local engine uses. A worker that dies mid-call ends the attempt with
 ``WorkerDiedError`` (code ``worker_died``); its actor is restarted by Ray or re-created
@@ -25,16 +28,14 @@ on the next call. Ray is imported and initialised lazily, on first use.
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import anyio
 
-from studio_nb.errors import ConfigError, StudioError
+from studio_nb.kernel.errors import ConfigError, StudioError
 from studio_nb.kernel.context import RequestContext
 from studio_nb.kernel.engine import LocalEngine
 from studio_nb.kernel.graph import Node
@@ -42,12 +43,8 @@ from studio_nb.kernel.ray_actors import CallInfo, OperatorHost, OperatorSpec, sp
 
 PLACEMENTS = ("local", "session", "task")
 
-#: per pool: actor resources and how many messages one worker serves at once
-DEFAULT_POOL_OPTIONS: dict[str, dict[str, Any]] = {
-    "llm": {"num_cpus": 1, "num_gpus": 0, "max_concurrency": 1},
-    "retriever": {"num_cpus": 0.5, "num_gpus": 0, "max_concurrency": 4},
-}
-_OTHER_POOL = {"num_cpus": 0.5, "num_gpus": 0, "max_concurrency": 1, "size": 1}
+#: a pool nobody configured: one worker, half a CPU, one message at a time
+DEFAULT_POOL = {"size": 1, "num_cpus": 0.5, "num_gpus": 0, "max_concurrency": 1}
 DEFAULT_OBJECT_STORE_BYTES = 200 * 1024**2
 
 
@@ -62,81 +59,6 @@ class WorkerDiedError(StudioError):
 
     def __reduce__(self) -> Any:
         return (type(self), (str(self), self.operator))
-
-
-_AGENT_PORT_FILES = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port")
-
-
-@contextlib.contextmanager
-def agent_port_fallback(temp_dir: str = "/tmp/ray", grace_s: float = 8.0) -> Iterator[None]:
-    """While Ray starts, stand in for a dashboard agent that is too slow to start.
-
-    The raylet gives its Python agent a fixed ~15 s to write its port files and aborts the
-    node otherwise ("Timed out waiting for file .../metrics_agent_port_<node>"). On an
-    oversubscribed machine importing Ray alone can take longer. Without ``ray[default]``
-    the agent only ever writes ``-1`` ("service not in use") to those three files, so after
-    ``grace_s`` this writes the same ``-1`` for any node whose agent has not yet: metrics
-    and the agent's HTTP port stay off on that node, nothing else changes.
-    """
-    import re
-    import threading
-    import time
-
-    t0, stop = time.time(), threading.Event()
-    seen: dict[tuple[str, str], float] = {}
-
-    def scan() -> None:
-        root = Path(temp_dir)
-        # only sessions this process starts (their names end in its pid): never another user's Ray
-        for session in root.glob(f"session_2*_{os.getpid()}"):
-            try:
-                if session.stat().st_mtime < t0 - 5:
-                    continue
-            except OSError:
-                continue
-            for log in session.glob("logs/raylet*.out"):
-                try:
-                    ids = set(re.findall(r"node_id=([0-9a-f]{56})", log.read_text(errors="replace")))
-                except OSError:
-                    continue
-                for node_id in ids:
-                    first = seen.setdefault((str(session), node_id), time.time())
-                    if time.time() - first < grace_s:
-                        continue
-                    for name in _AGENT_PORT_FILES:
-                        target = session / f"{name}_{node_id}"
-                        if not target.exists():
-                            tmp = session / f".{name}_{node_id}.studio_nb"
-                            tmp.write_text("-1")
-                            os.replace(tmp, target)
-
-    def watch() -> None:
-        while not stop.wait(0.25):
-            try:
-                scan()
-            except Exception:  # a helper must never break the start it is helping
-                pass
-
-    thread = threading.Thread(target=watch, name="studio-nb-ray-agent-fallback", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(2)
-
-
-def start_with_retries(start: Callable[[], Any], cleanup: Callable[[], Any], attempts: int = 3) -> Any:
-    """``start()`` (a ray.init or a test cluster) under ``agent_port_fallback``, retried
-    after ``cleanup()`` on failure."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with agent_port_fallback():
-                return start()
-        except Exception:
-            cleanup()
-            if attempt == attempts:
-                raise
 
 
 def placement_of(op: Any, override: str | None = None) -> str:
@@ -182,11 +104,9 @@ class RayEngine(LocalEngine):
     def __init__(
         self,
         address: str | None = None,
-        num_llm_workers: int = 1,
         namespace: str = "studio_nb",
         init_kwargs: dict[str, Any] | None = None,
         *,
-        num_retriever_workers: int = 1,
         pools: dict[str, dict[str, Any]] | None = None,
         placement: dict[str, str] | None = None,
         task_options: dict[str, Any] | None = None,
@@ -195,8 +115,6 @@ class RayEngine(LocalEngine):
         max_session_actors: int = 256,
     ) -> None:
         super().__init__()
-        if num_llm_workers < 1 or num_retriever_workers < 1:
-            raise ConfigError("num_llm_workers and num_retriever_workers must be >= 1")
         self.address = address
         self.namespace = namespace
         self.init_kwargs = dict(init_kwargs or {})
@@ -205,13 +123,11 @@ class RayEngine(LocalEngine):
         self.session_options = {"num_cpus": 0.01, "max_concurrency": 8, **(session_options or {})}
         self.max_restarts = max_restarts
         self.max_session_actors = max_session_actors
-        sizes = {"llm": num_llm_workers, "retriever": num_retriever_workers}
         self._pool_config: dict[str, dict[str, Any]] = {}
-        for pname in set(DEFAULT_POOL_OPTIONS) | set(pools or {}):
-            opts = {**_OTHER_POOL, **DEFAULT_POOL_OPTIONS.get(pname, {}), **(pools or {}).get(pname, {})}
-            opts.setdefault("size", 1)
-            if pname in sizes and "size" not in (pools or {}).get(pname, {}):
-                opts["size"] = sizes[pname]
+        for pname, options in (pools or {}).items():
+            opts = {**DEFAULT_POOL, **(options or {})}
+            if not isinstance(opts["size"], int) or opts["size"] < 1:
+                raise ConfigError(f"pool {pname!r}: size must be a positive int, got {opts['size']!r}")
             self._pool_config[pname] = opts
         self._pools: dict[str, _Pool] = {}
         self._specs: dict[str, tuple[Any, OperatorSpec]] = {}
@@ -220,6 +136,7 @@ class RayEngine(LocalEngine):
         self._remote: dict[str, Any] = {}
         self._recovering: set[str] = set()
         self._owns_ray = False
+        self._resources_factory: Any = None
 
     # ------------------------------------------------------------------ cluster
     def start(self) -> "RayEngine":
@@ -235,6 +152,8 @@ class RayEngine(LocalEngine):
                 os.environ.setdefault("RAY_raylet_start_wait_time_s", "60")
             kwargs.update(self.init_kwargs)
             if self.address is None:
+                from studio_nb.kernel.ray_startup import agent_port_fallback
+
                 with agent_port_fallback(kwargs.get("_temp_dir") or "/tmp/ray"):
                     ray.init(address=None, **kwargs)
             else:
@@ -274,7 +193,7 @@ class RayEngine(LocalEngine):
     def pool(self, name: str) -> _Pool:
         p = self._pools.get(name)
         if p is None:
-            opts = dict(self._pool_config.get(name, _OTHER_POOL))
+            opts = dict(self._pool_config.get(name, DEFAULT_POOL))
             p = self._pools[name] = _Pool(name, int(opts.pop("size")), opts)
         return p
 
@@ -293,8 +212,19 @@ class RayEngine(LocalEngine):
     def _spec(self, node: Node) -> OperatorSpec:
         cached = self._specs.get(node.name)
         if cached is None or cached[0] is not node.op:
-            cached = self._specs[node.name] = (node.op, spec_for(node.name, node.op))
+            cached = self._specs[node.name] = (node.op, spec_for(node.name, node.op, self._resources_factory))
         return cached[1]
+
+    async def execute(self, pipeline: Any, value: Any, ctx: RequestContext) -> dict[str, Any]:
+        self._use_pipeline(pipeline)
+        return await super().execute(pipeline, value, ctx)
+
+    def _use_pipeline(self, pipeline: Any) -> None:
+        """Workers rebuild operators with the pipeline's resources factory."""
+        factory = getattr(pipeline, "resources_factory", None)
+        if factory is not self._resources_factory:
+            self._resources_factory = factory
+            self._specs.clear()
 
     def _actor(self, name: str, role: str, options: dict[str, Any]) -> Any:
         opts = {k: v for k, v in options.items() if k != "size"}
@@ -379,6 +309,7 @@ class RayEngine(LocalEngine):
         import ray
 
         self.start()
+        self._use_pipeline(pipeline)
         refs = []
         for node in pipeline.nodes.values():
             if node.is_group:
@@ -477,9 +408,9 @@ class RayEngine(LocalEngine):
                 return await ref
             out, produced = None, False
             async for item_ref in ref:
-                out, produced = await item_ref, True
-                if emit is not None:
-                    await emit(out)
+                item = await item_ref
+                if await node.op.pass_on(item, emit):
+                    out, produced = item, True
             if not produced:  # pragma: no cover - the worker raises first
                 raise RuntimeError(f"streaming operator {node.name!r} yielded nothing")
             return out
@@ -518,4 +449,4 @@ class RayEngine(LocalEngine):
         return f"RayEngine(address={self.address!r}, namespace={self.namespace!r}, pools={sizes})"
 
 
-__all__ = ["PLACEMENTS", "RayEngine", "WorkerDiedError", "placement_of"]
+__all__ = ["DEFAULT_POOL", "PLACEMENTS", "RayEngine", "WorkerDiedError", "placement_of"]

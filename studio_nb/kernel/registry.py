@@ -13,7 +13,7 @@ import importlib.metadata as md
 import threading
 from typing import TYPE_CHECKING
 
-from studio_nb.errors import ConfigError
+from studio_nb.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     from studio_nb.kernel.operator import Operator

@@ -17,7 +17,7 @@ from typing import Literal
 
 import anyio
 
-from studio_nb.errors import BusyError
+from studio_nb.kernel.errors import BusyError
 
 
 class _Waiter:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from studio_nb.errors import ConfigError, WiringError
+from studio_nb.kernel.errors import ConfigError, WiringError
 from studio_nb.kernel import registry
 from studio_nb.kernel.group import ParallelGroup
 from studio_nb.kernel.operator import Operator

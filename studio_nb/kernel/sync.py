@@ -1,9 +1,11 @@
-"""Run async code from synchronous callers, even inside a running event loop.
+"""The one bridge from synchronous code to async code, usable inside a running event loop.
 
 Jupyter kernels already run an event loop in the main thread, so ``asyncio.run`` fails
-there. Every synchronous entry point (``op(x)``, ``pipeline.run(x)``, ``stream(x)``)
-therefore hands its coroutine to one background loop thread owned by studio-nb. Using a
-single loop also keeps loop-bound state (locks, queues of the engine) on one loop.
+there. Every synchronous entry point (``op(x)``, ``pipeline.run(x)``, a Turn, the magic,
+the panel, ``ToolRegistry.call_sync``) therefore hands its coroutine to one background
+loop thread owned by studio-nb. A single loop also keeps loop-bound state (locks, queues
+of the engine) on one loop. Nothing here polls: readers block on thread primitives that
+the loop signals.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _on_background_loop() -> bool:
+def on_background_loop() -> bool:
+    """True when called from a task on studio-nb's own loop (where blocking would deadlock)."""
     try:
         return asyncio.get_running_loop() is _loop
     except RuntimeError:
@@ -47,7 +50,7 @@ def _on_background_loop() -> bool:
 
 def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
     """Run ``factory()`` on the background loop and wait; Ctrl-C cancels the work."""
-    if _on_background_loop():
+    if on_background_loop():
         raise RuntimeError("run_sync() called from the studio-nb loop itself; use the async API (await ...acall())")
     future = asyncio.run_coroutine_threadsafe(_as_coro(factory), background_loop())
     try:
@@ -68,17 +71,22 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> 
     """Iterate an async iterator from synchronous code, item by item as they arrive.
 
     One task on the background loop drives the whole async iterator (so cancel scopes
-    inside it stay in one task). Leaving the ``for`` loop early, or Ctrl-C, cancels it.
+    inside it stay in one task). At most ``buffer`` items wait unread: the producer then
+    awaits a semaphore that the reader releases (back-pressure without polling). Leaving
+    the ``for`` loop early, or Ctrl-C, cancels the task.
     """
+    if on_background_loop():
+        raise RuntimeError("iterate_sync() called from the studio-nb loop itself; use `async for`")
     items: queue.Queue = queue.Queue()
     loop = background_loop()
-    space = threading.Semaphore(buffer)  # bounded: a slow reader slows the producer
+    space: asyncio.Semaphore | None = None
 
     async def pump() -> None:
+        nonlocal space
+        space = asyncio.Semaphore(buffer)
         try:
             async for item in factory():
-                while not space.acquire(blocking=False):
-                    await asyncio.sleep(0.001)
+                await space.acquire()
                 items.put((True, item))
         except BaseException as exc:  # delivered to the reader, including cancellation
             items.put((False, exc))
@@ -98,7 +106,7 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> 
             if item is _DONE:
                 finished = True
                 return
-            space.release()
+            loop.call_soon_threadsafe(space.release)
             yield item
     finally:
         if not finished:
@@ -112,4 +120,4 @@ def maybe_running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-__all__ = ["run_sync", "iterate_sync", "background_loop", "maybe_running_loop"]
+__all__ = ["background_loop", "iterate_sync", "maybe_running_loop", "on_background_loop", "run_sync"]

@@ -33,13 +33,14 @@ from traitlets import Bool, Dict, Float, Unicode
 from studio_nb.errors import StudioError, UnknownSessionError
 from studio_nb.notebook.interpolate import interpolate, prompt_namespace
 from studio_nb.notebook.kernel_pipe import kernel_pipeline
-from studio_nb.notebook.turn import Throttle, TurnState
+from studio_nb import present
+from studio_nb.notebook.throttle import Throttle
 
 FORMATS = ("markdown", "text", "code", "json")
 _FLAGS = {"-v", "--verbose", "--no-stream", "--raw"}
 _VALUED = {"-s", "--session", "-d", "--domain", "-f", "--format"}
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
-CURSOR = " ▌"
+CURSOR = present.CURSOR
 
 HELP = """\
 %sage_chat QUESTION            ask; the answer streams into the output
@@ -55,7 +56,8 @@ subcommands:
   %sage_chat ingest PATH [--domain D]   add files to the knowledge base
   %sage_chat -s ID               switch the default session
   %sage_chat help                this text
-the last answer is kept as `sage_last` (a Response: .text .sources .timings .to_dict())"""
+the last answer is kept as `sage_last` (a Response: .text .evidence .synthesis .dropped .sources
+.timings .to_dict())"""
 
 
 def split_options(line: str) -> tuple[list[str], str]:
@@ -188,35 +190,32 @@ class StudioMagics(Magics):
             pipe.warm_up(progress=True)  # idempotent, and quick when already warm
             self._warmed = pipe
         fmt, verbose = args.format, args.verbose or self.verbose
-        state = TurnState()
+        view = present.View(question=question)
         live = not args.no_stream and fmt != "json"
         throttle = Throttle(self.updates_per_second)
-        handle = display(_bundle(state, fmt, verbose), raw=True, display_id=True) if live else None
-        kwargs: dict[str, Any] = {"session_id": session, "user": self.user, "events": True}
-        if args.domain:
-            kwargs["domains"] = tuple(d for ds in args.domain for d in ds.split(",") if d)
+        handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
+        domains = tuple(d for ds in args.domain for d in ds.split(",") if d) if args.domain else None
+        turn = pipe.ask(question, session_id=session, user=self.user, domains=domains)
         try:
-            for item in pipe.stream(question, **kwargs):
-                kind = state.feed(item)
-                if (
-                    handle is not None
-                    and (kind == "text" or (verbose and kind == "step"))
-                    and throttle.ready()
-                ):
-                    handle.update(_bundle(state, fmt, verbose), raw=True)
+            for part in turn:
+                kind = view.add(part)
+                redraw = kind in ("text", "evidence") or (verbose and kind == "step")
+                if handle is not None and redraw and (kind == "evidence" or throttle.ready()):
+                    handle.update(_bundle(view, fmt, verbose), raw=True)
         except StudioError as exc:
+            view.note = f"error: {exc.code}"
             if handle is not None:
-                handle.update(_bundle(state, fmt, verbose, note=f"error: {exc.code}"), raw=True)
+                handle.update(_bundle(view, fmt, verbose), raw=True)
             raise UsageError(f"[{exc.code}] {exc}") from None
         except KeyboardInterrupt:
+            turn.stop()
+            view.note = "stopped"
             if handle is not None:
-                handle.update(_bundle(state, fmt, verbose, note="stopped"), raw=True)
+                handle.update(_bundle(view, fmt, verbose), raw=True)
             raise
-        resp = state.response
-        if resp is None:  # the stream ended without a Response: a pipeline bug, say so
-            raise UsageError("the Studio pipeline ended without a Response")
+        resp = turn.response
         self.shell.user_ns["sage_last"] = resp
-        final = _bundle(state, fmt, verbose)
+        final = _bundle(view, fmt, verbose)
         if handle is not None:
             handle.update(final, raw=True)
         else:
@@ -282,30 +281,14 @@ def _ingest_summary(report: Any) -> str:
     return text
 
 
-def _bundle(state: TurnState, fmt: str, verbose: bool, note: str | None = None) -> dict[str, Any]:
+def _bundle(view: Any, fmt: str, verbose: bool) -> dict[str, Any]:
     """The mime bundle for the turn as it stands (partial while streaming, else final)."""
-    resp = state.response
     if fmt == "json":
-        data = resp.to_dict() if resp is not None else {"text": state.text}
+        data = present.to_json(view)
         return {"application/json": data, "text/plain": json.dumps(data, ensure_ascii=False, indent=2)}
-    done = resp is not None and note is None
-    tail = "" if done else (f"\n\n_({note})_" if note else CURSOR)
+    plain = present.plain(view)
+    if verbose and view.steps:
+        plain += "\n\n" + present.trace_text(view)
     if fmt == "text":
-        plain = state.text + ("" if done else (f"\n({note})" if note else CURSOR))
-        if done and resp.sources:
-            plain += "\n\nSources:\n" + "\n".join(f"  {i}. {s.ref}" for i, s in enumerate(resp.sources, 1))
-        if verbose and state.steps:
-            plain += "\n\n" + "\n".join(
-                f"  {s.operator:<20} {s.status:<10} {'' if s.duration_ms is None else f'{s.duration_ms:.0f} ms'}"
-                for s in state.steps.values()
-            )
         return {"text/plain": plain}
-    if done:
-        from studio_nb.render import response_markdown
-
-        md = response_markdown(resp)
-    else:
-        md = (state.text or "") + tail
-    if verbose and state.steps:
-        md += "\n\n" + state.trace_markdown()
-    return {"text/markdown": md, "text/plain": state.text + ("" if done else tail)}
+    return {"text/markdown": present.markdown(view, trace=verbose), "text/plain": plain}

@@ -5,11 +5,12 @@
     fut = panel.send("what is a ParallelGroup?")   # the same, from code
     fut.result(timeout=60)         # the Response; panel.answer / trace / sources are final
 
-A turn runs ``pipe.astream`` as a task on studio-nb's background event loop (the one the
-kernel's sync API already uses), so the kernel's main thread stays free: the user can
-run other cells while an answer arrives. The task sets widget values from that thread
-(ipykernel sends comm messages thread-safely); answer redraws are throttled. Stop cancels
-the task, which cancels the running operator and so stops generation.
+``send`` starts a Turn (``pipe.ask``) and follows it with a task on studio-nb's
+background event loop (``kernel.sync``, the one bridge every sync front end uses), so the
+kernel's main thread stays free: the user can run other cells while an answer arrives.
+The task folds the parts into a ``present.View`` and sets widget values from that thread
+(ipykernel sends comm messages thread-safely); redraws are throttled. Stop stops the
+Turn, which cancels the running operator and so stops generation.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from studio_nb import present
 from studio_nb.errors import BusyError, ConfigError, StudioError
 from studio_nb.kernel.sync import background_loop
 from studio_nb.notebook.kernel_pipe import kernel_pipeline
-from studio_nb.notebook.turn import Throttle, TurnState
-
-CURSOR = "▌"
+from studio_nb.notebook.throttle import Throttle
 
 
 class ChatPanel(widgets.VBox):
@@ -46,9 +46,10 @@ class ChatPanel(widgets.VBox):
         self.session = session
         self.user = user
         self.updates_per_second = updates_per_second
-        self.state = TurnState()
+        self.state = present.View()
         self.answer_updates = 0  # how many times the answer was redrawn (streaming is visible)
         self._future: concurrent.futures.Future | None = None
+        self._turn_obj: Any = None
         self._idle = threading.Event()
         self._idle.set()
         self._question_html = ""
@@ -110,8 +111,8 @@ class ChatPanel(widgets.VBox):
 
     @property
     def text(self) -> str:
-        """The answer so far, as plain text."""
-        return self.state.text
+        """The answer so far, as plain text (evidence first, then the synthesis)."""
+        return self.state.answer_text if (self.state.evidence is not None or self.state.text or self.state.done) else ""
 
     @property
     def response(self) -> Any:
@@ -141,20 +142,21 @@ class ChatPanel(widgets.VBox):
         pipe = self.pipeline
         self._idle.clear()
         self.input.value = ""
-        self.state = TurnState()
+        self.state = present.View(question=text)
         self.answer_updates = 0
         self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
         self.answer.value = self._question_html
         self.sources.value = self.trace.value = ""
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
-        self._future = asyncio.run_coroutine_threadsafe(
-            self._turn(pipe, text, self.session), background_loop()
-        )
+        self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user)
+        self._future = asyncio.run_coroutine_threadsafe(self._follow(self._turn_obj), background_loop())
         return self._future
 
     def stop(self) -> None:
         """Cancel the running turn (generation stops within a token); no-op when idle."""
+        if self._turn_obj is not None:
+            self._turn_obj.stop()
         if self._future is not None and not self._future.done():
             self._future.cancel()
 
@@ -172,7 +174,7 @@ class ChatPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ internals
     def _reset_view(self, status: str) -> None:
-        self.state = TurnState()
+        self.state = present.View()
         self._question_html = ""
         self.answer.value = self.sources.value = self.trace.value = ""
         self._set_status("ready", status)
@@ -194,33 +196,34 @@ class ChatPanel(widgets.VBox):
         turns = self._turn_counts.get(new, 0)
         self._reset_view(f"session {new} · {turns} earlier turn(s)")
 
-    def _render_answer(self, final: bool = False) -> None:
-        cursor = "" if final else CURSOR
-        answer = (
-            f"<div class='studio-answer' style='white-space:pre-wrap'>{escape(self.state.text)}{cursor}</div>"
-        )
-        self.answer.value = self._question_html + answer
+    def _render_answer(self) -> None:
+        self.answer.value = self._question_html + f"<div class='studio-answer'>{present.html(self.state)}</div>"
         self.answer_updates += 1
 
-    async def _turn(self, pipe: Any, text: str, session: str) -> Any:
+    async def _follow(self, turn: Any) -> Any:
+        """Fold the turn's parts into the view and redraw; returns the Response."""
         throttle = Throttle(self.updates_per_second)
         state = self.state
         try:
-            async for item in pipe.astream(text, session_id=session, user=self.user, events=True):
-                kind = state.feed(item)
-                if kind == "text" and throttle.ready():
+            async for part in turn:
+                kind = state.add(part)
+                if kind == "evidence" or (kind == "text" and throttle.ready()):
                     self._render_answer()
                 elif kind == "step":
-                    self.trace.value = state.trace_html()
-            self._render_answer(final=True)
-            self.trace.value = state.trace_html()
-            self.sources.value = state.sources_html()
+                    self.trace.value = present.trace_html(state)
+            if turn.stopped:
+                raise asyncio.CancelledError
+            self._render_answer()
+            self.trace.value = present.trace_html(state)
+            self.sources.value = present.sources_html(state)
             resp = state.response
             self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")
             self.refresh_sessions()  # a first turn creates the session in memory
             return resp
         except asyncio.CancelledError:
-            self._render_answer(final=True)
+            turn.stop()
+            state.note = "stopped"
+            self._render_answer()
             self._set_status("stopped", "stopped")
             raise
         except StudioError as exc:

@@ -1,11 +1,13 @@
 """The Studio operators (DESIGN §1): thin adapters between messages and services.
 
 Importing this package registers every operator by class name for pipeline YAML; it
-imports no heavy library (services load their models in ``warm_up``).
+imports no heavy library. Operators get the services they use from the pipeline's
+resources (``Operator.bind``; see ``studio_nb/resources.py``) and load them in ``warm_up``.
 """
 
 from studio_nb.operators.context_join import ContextJoin
-from studio_nb.operators.guardrail import GuardrailOp
+from studio_nb.operators.evidence import EvidenceOp
+from studio_nb.operators.grounding import GroundingGuardOp
 from studio_nb.operators.intent_router import IntentRouterOp
 from studio_nb.operators.knowledge_rag import KnowledgeRAGOp
 from studio_nb.operators.llm_inference import LLMInferenceOp
@@ -19,7 +21,8 @@ from studio_nb.operators.user_input import UserInputSource
 
 __all__ = [
     "ContextJoin",
-    "GuardrailOp",
+    "EvidenceOp",
+    "GroundingGuardOp",
     "IntentRouterOp",
     "KnowledgeRAGOp",
     "LLMInferenceOp",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import RoutedMessage, UserMessage
-from studio_nb.services import shared
 
 
 class IntentRouterOp(Operator):
-    """Adapts the intent classifier (keyword / embedding / llm / hybrid) to the pipeline.
+    """Adapts the pipeline's intent classifier (``resources.intent``: keyword / embedding /
+    llm / hybrid, chosen by the ``intent_mode`` setting) to the pipeline.
 
     Domains the user chose explicitly (``UserMessage.domains``) win over the
     classifier's guess.
@@ -16,14 +16,11 @@ class IntentRouterOp(Operator):
 
     blocking = True  # embedding the message is CPU work: keep it off the event loop
 
-    def __init__(self, mode: str = "hybrid", embedding_model: str | None = None, llm: dict | None = None) -> None:
-        self.mode = mode
-        self.embedding_model = embedding_model
-        self.llm = llm
+    def __init__(self) -> None:
         self.classifier = None
 
     def warm_up(self) -> None:
-        self.classifier = shared.intent_classifier(self.mode, self.embedding_model, self.llm)
+        self.classifier = self.need("intent")
         self.classifier.warm_up()
 
     def process(self, msg: UserMessage) -> RoutedMessage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import RoutedMessage, Source
-from studio_nb.services import shared
 
 #: intents that are answered without retrieval (the DirectLLM path of the design)
 NO_RETRIEVAL = ("GENERAL_CHAT", "SYSTEM_OPERATION")
@@ -16,23 +15,29 @@ class KnowledgeRAGOp(Operator):
     Domains the router suggests but nobody has ingested are ignored; when none of the
     suggested domains exists, every ingested domain is searched, so a fresh install
     still answers from the bundled documentation.
+
+    Retrieval is skipped only when the router is sure a message needs none (chit-chat, a
+    tool request) *and* the message names nothing the indexed documents talk about: an
+    uncertain guess (confidence below ``min_confidence``) or a name like ``JobManager``
+    means searching anyway — about 30 ms — and letting the evidence decide.
     """
 
-    def __init__(self, data_dir: str, k: int = 4, mode: str = "hybrid", embedding_model: str | None = None) -> None:
-        self.data_dir = data_dir
+    def __init__(self, k: int = 4, mode: str = "hybrid", min_confidence: float = 0.6) -> None:
         self.k = k
         self.mode = mode
-        self.embedding_model = embedding_model
+        self.min_confidence = min_confidence
         self.knowledge = None
 
     def warm_up(self) -> None:
-        self.knowledge = shared.knowledge_manager(self.data_dir, self.embedding_model)
+        self.knowledge = self.need("knowledge")
         self.knowledge.warm_up()
 
     def skip_reason(self, msg: RoutedMessage) -> str | None:
-        if msg.intent in NO_RETRIEVAL and not msg.original.domains:
-            return f"{msg.intent} needs no retrieval"
-        return None
+        if msg.intent not in NO_RETRIEVAL or msg.original.domains or msg.confidence < self.min_confidence:
+            return None
+        if self.knowledge is not None and self.knowledge.mentions(msg.content):
+            return None  # "hey, what does the JobManager do?" is a question about the docs
+        return f"{msg.intent} needs no retrieval"
 
     def domains_for(self, msg: RoutedMessage) -> list[str] | None:
         existing = {d.name for d in self.knowledge.domains()}

@@ -6,8 +6,7 @@ from typing import AsyncIterator
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import LLMRequest, StreamChunk, Usage
-from studio_nb.operators.guardrail import find_loop
-from studio_nb.services import shared
+from studio_nb.services.evidence.loops import find_loop
 
 
 class LLMInferenceOp(Operator):
@@ -20,16 +19,12 @@ class LLMInferenceOp(Operator):
     ``finish_reason="loop"``; the guardrail then asks for a new one.
     """
 
-    #: on Ray, generations run in the LLM worker pool (each worker holds its own model)
-    placement = "pool:llm"
-
-    def __init__(self, llm: dict | None = None, stop_on_loop: bool = True) -> None:
-        self.llm = llm
+    def __init__(self, stop_on_loop: bool = True) -> None:
         self.stop_on_loop = stop_on_loop
         self.client = None
 
     def warm_up(self) -> None:
-        self.client = shared.inference_client(self.llm)
+        self.client = self.need("llm")
         self.client.warm_up()
 
     async def process(self, msg: LLMRequest) -> AsyncIterator[StreamChunk]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import MemoryContext, RoutedMessage
-from studio_nb.services import shared
 
 
 def turn_dict(turn) -> dict:
@@ -16,15 +15,11 @@ class MemoryLoaderOp(Operator):
 
     blocking = True
 
-    def __init__(self, data_dir: str, window: int = 6, recall_k: int = 3, embedding_model: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.window = window
-        self.recall_k = recall_k
-        self.embedding_model = embedding_model
+    def __init__(self) -> None:
         self.store = None
 
     def warm_up(self) -> None:
-        self.store = shared.memory_store(self.data_dir, self.window, self.recall_k, self.embedding_model)
+        self.store = self.need("memory")
 
     def process(self, msg: RoutedMessage) -> MemoryContext:
         ctx = self.store.load(msg.original.session_id, query=msg.content)

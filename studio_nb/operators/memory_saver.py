@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import Response
-from studio_nb.services import shared
 
 
 class MemorySaverOp(Operator):
@@ -16,15 +15,11 @@ class MemorySaverOp(Operator):
     idempotent = False  # a retry would store the turn twice
     blocking = True
 
-    def __init__(self, data_dir: str, window: int = 6, recall_k: int = 3, embedding_model: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.window = window
-        self.recall_k = recall_k
-        self.embedding_model = embedding_model
+    def __init__(self) -> None:
         self.store = None
 
     def warm_up(self) -> None:
-        self.store = shared.memory_store(self.data_dir, self.window, self.recall_k, self.embedding_model)
+        self.store = self.need("memory")
 
     def process(self, msg: Response) -> Response:
         from studio_nb.kernel import current_request

@@ -1,9 +1,14 @@
-"""PromptBuilderOp: intent-specific chat messages with numbered, citable sources.
+"""PromptBuilderOp: the chat messages for the model, by answer mode and intent.
 
 Layout matters for speed: llama.cpp reuses the KV cache for the longest common prefix
-with the previous prompt, so the system prompt (fixed per intent) comes first, then the
-session's earlier turns (which only grow at the end), and everything that changes per
-question (sources, tool results, the question) comes last.
+with the previous prompt, so the system prompt (fixed per mode and intent) comes first,
+then the session's earlier turns (which only grow at the end), and everything that
+changes per question (evidence or sources, tool results, the question) comes last.
+
+In ``grounded`` mode (the default) the model sees only the selected evidence — a few
+short numbered passages instead of four whole chunks, so prefill is fast — and is asked
+for one or two sentences citing them. Without evidence (chit-chat, a coding request)
+and in ``generative`` mode it sees the whole retrieved chunks, as before.
 """
 
 from __future__ import annotations
@@ -24,7 +29,20 @@ INSTRUCTIONS = {
     "GENERAL_CHAT": "Chat in a friendly way, in one or two sentences.",
 }
 
+GROUNDED = (
+    "You answer questions using only the numbered evidence in the message. Write one or two short "
+    "sentences in the language of the question, reuse the exact names and numbers of the evidence, "
+    "and cite it like [1]. If the evidence does not answer the question, say so."
+)
+
+GROUNDED_CODE = (
+    "You help with Python and SAGE code using the numbered evidence in the message. Give one short "
+    "sentence and, if code is asked for, one short code block. Use only the functions, classes and "
+    "options that appear in the evidence, and cite it like [1]."
+)
+
 RETRY_HINT = "Your previous answer was unusable ({reason}). Answer again in plain, short sentences without repeating yourself."
+GROUNDED_RETRY_HINT = "Your previous answer was not supported by the evidence ({reason}). Answer again using only what the evidence says."
 
 
 def system_prompt(intent: str) -> str:
@@ -32,15 +50,22 @@ def system_prompt(intent: str) -> str:
 
 
 def render_messages(
-    ctx: ContextEnrichedMessage, *, history_turns: int = 4, max_doc_chars: int = 700, retry_reason: str | None = None
+    ctx: ContextEnrichedMessage,
+    *,
+    history_turns: int = 4,
+    max_doc_chars: int = 700,
+    retry_reason: str | None = None,
+    mode: str = "generative",
 ) -> tuple[dict[str, str], ...]:
     """The chat messages for ``ctx``; shared by the builder and the token budget guard."""
+    if mode == "grounded" and ctx.evidence:
+        return _grounded_messages(ctx, retry_reason)
     routed = ctx.routed
     messages = [{"role": "system", "content": system_prompt(routed.intent)}]
     recent = ctx.memory.recent[-history_turns:] if history_turns else ()
     for turn in recent:
         messages.append({"role": "user", "content": turn["question"]})
-        messages.append({"role": "assistant", "content": turn["answer"]})
+        messages.append({"role": "assistant", "content": turn["answer"][:max_doc_chars]})
     parts = []
     if ctx.documents:
         lines = ["Sources:"]
@@ -56,7 +81,7 @@ def render_messages(
         parts.append("\n".join(lines))
     if ctx.memory.recalled:
         lines = ["Earlier in this conversation:"]
-        lines.extend(f"- Q: {t['question']}\n  A: {t['answer']}" for t in ctx.memory.recalled)
+        lines.extend(f"- Q: {t['question']}\n  A: {t['answer'][:max_doc_chars]}" for t in ctx.memory.recalled)
         parts.append("\n".join(lines))
     question = routed.content
     if retry_reason:
@@ -66,9 +91,24 @@ def render_messages(
     return tuple(messages)
 
 
+def _grounded_messages(ctx: ContextEnrichedMessage, retry_reason: str | None) -> tuple[dict[str, str], ...]:
+    """System rule, then the evidence and the question: nothing else competes for the small model's attention."""
+    lines = ["Evidence:"] + [f"[{p.n}] {p.text}" for p in ctx.evidence.pieces]
+    question = ctx.routed.content
+    if retry_reason:
+        question += "\n\n" + GROUNDED_RETRY_HINT.format(reason=retry_reason)
+    user = "\n".join(lines) + f"\n\nQuestion: {question}"
+    system = GROUNDED_CODE if ctx.routed.intent == "SAGE_CODING" else GROUNDED
+    return ({"role": "system", "content": system}, {"role": "user", "content": user})
+
+
 class PromptBuilderOp(Operator):
-    """Builds the LLMRequest; on a guardrail ``Regenerate`` it rebuilds with a retry hint
-    and a little sampling temperature so a looping greedy answer is not repeated."""
+    """Builds the LLMRequest; on a ``Regenerate`` it rebuilds with a retry hint and a
+    little sampling temperature so a rejected greedy answer is not simply repeated.
+
+    ``synthesis_tokens`` caps the answer in grounded mode (a sentence or two);
+    ``max_tokens`` applies otherwise.
+    """
 
     def __init__(
         self,
@@ -78,6 +118,8 @@ class PromptBuilderOp(Operator):
         history_turns: int = 4,
         max_doc_chars: int = 700,
         retry_temperature: float = 0.7,
+        mode: str = "grounded",
+        synthesis_tokens: int = 80,
     ) -> None:
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -85,9 +127,11 @@ class PromptBuilderOp(Operator):
         self.history_turns = history_turns
         self.max_doc_chars = max_doc_chars
         self.retry_temperature = retry_temperature
+        self.mode = mode
+        self.synthesis_tokens = synthesis_tokens
 
     def process(self, msg: ContextEnrichedMessage | Regenerate) -> LLMRequest:
-        options = {"history_turns": self.history_turns, "max_doc_chars": self.max_doc_chars}
+        options = {"history_turns": self.history_turns, "max_doc_chars": self.max_doc_chars, "mode": self.mode}
         if isinstance(msg, Regenerate):
             previous = msg.request
             options["retry_reason"] = msg.reason
@@ -101,4 +145,6 @@ class PromptBuilderOp(Operator):
                 prompt_tokens=0,
             )
         messages = render_messages(msg, **options)
-        return LLMRequest(msg, messages, self.max_tokens, self.temperature, self.seed, render_options=options)
+        short = self.mode == "grounded" and bool(msg.evidence) and msg.routed.intent != "SAGE_CODING"
+        max_tokens = min(self.max_tokens, self.synthesis_tokens) if short else self.max_tokens
+        return LLMRequest(msg, messages, max_tokens, self.temperature, self.seed, render_options=options)

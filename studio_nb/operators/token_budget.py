@@ -15,11 +15,15 @@ from studio_nb.errors import BudgetExceededError
 from studio_nb.kernel import Operator
 from studio_nb.messages import ContextEnrichedMessage, LLMRequest, MemoryContext
 from studio_nb.operators.prompt_builder import render_messages
-from studio_nb.services import shared
 
 
 def _trim_once(ctx: ContextEnrichedMessage) -> tuple[ContextEnrichedMessage, str] | None:
     """Drop the least useful piece of context; None when only the question is left."""
+    if ctx.evidence is not None and len(ctx.evidence.pieces) > 1:
+        pieces = ctx.evidence.pieces
+        worst = min(range(len(pieces)), key=lambda i: pieces[i].score)
+        kept = pieces[:worst] + pieces[worst + 1 :]
+        return replace(ctx, evidence=replace(ctx.evidence, pieces=kept)), f"evidence [{pieces[worst].n}]"
     if ctx.documents:
         worst = min(range(len(ctx.documents)), key=lambda i: ctx.documents[i].score)
         doc = ctx.documents[worst]
@@ -39,14 +43,13 @@ class TokenBudgetGuardOp(Operator):
 
     blocking = True  # tokenizing is CPU work
 
-    def __init__(self, llm: dict | None = None, n_ctx: int | None = None, min_answer_tokens: int = 32) -> None:
-        self.llm = llm
+    def __init__(self, n_ctx: int | None = None, min_answer_tokens: int = 32) -> None:
         self.n_ctx = n_ctx
         self.min_answer_tokens = min_answer_tokens
         self.client = None
 
     def warm_up(self) -> None:
-        self.client = shared.inference_client(self.llm)
+        self.client = self.need("llm")
         self.client.warm_up()
 
     def budget(self, req: LLMRequest) -> int:

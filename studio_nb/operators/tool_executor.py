@@ -6,7 +6,6 @@ import anyio
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import RoutedMessage, ToolResult
-from studio_nb.services import shared
 from studio_nb.services.tools import select_tool_calls
 
 
@@ -14,14 +13,11 @@ class ToolExecutorOp(Operator):
     """Selects tool calls from the intent and the text (no model involved), runs them
     concurrently in the registry's IO/CPU pools and returns their results."""
 
-    def __init__(self, data_dir: str, workspace: str = ".", embedding_model: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.workspace = workspace
-        self.embedding_model = embedding_model
+    def __init__(self) -> None:
         self.registry = None
 
     def warm_up(self) -> None:
-        self.registry = shared.tool_registry(self.workspace, self.data_dir, self.embedding_model)
+        self.registry = self.need("tools")
 
     def skip_reason(self, msg: RoutedMessage) -> str | None:
         if not select_tool_calls(msg.intent, msg.content):

@@ -1,8 +1,9 @@
-"""Sentence embeddings with sentence-transformers, loaded lazily and shared.
+"""Sentence embeddings with sentence-transformers, loaded lazily.
 
-The classifier, the knowledge manager and the memory store all embed text; loading the
-model once per process (``shared_embedder``) saves about 90 MB and a second of start-up
-per extra copy. torch is imported only in ``warm_up`` so importing this module is cheap.
+The classifier, the knowledge manager, the memory store and the evidence selector all
+embed text; the Studio pipeline gives them one ``Embedder`` (``StudioResources.embedder``)
+so the model is loaded once (about 90 MB and a second of start-up per extra copy). torch
+is imported only in ``warm_up`` so importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 from studio_nb.services.models import check_readable, default_embedding_model_path
-
-_shared: dict[str, "Embedder"] = {}
-_shared_lock = threading.Lock()
-
 
 class Embedder:
     """L2-normalised float32 embeddings; safe to call from several threads."""
@@ -74,12 +71,3 @@ class Embedder:
     def close(self) -> None:
         with self._lock:
             self._model = None
-
-
-def shared_embedder(model_path: str | os.PathLike | None = None) -> Embedder:
-    """One process-wide Embedder per model path (None = the embedded default)."""
-    key = str(model_path or "")
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = Embedder(model_path)
-        return _shared[key]

@@ -1,8 +1,8 @@
 """An event bus on Redis Streams: every step of every turn, readable by other clients.
 
     sink = EventBusSink("redis://127.0.0.1:6379/0")
-    pipeline.subscribe(sink)               # or global_events.subscribe(sink)
-    for ev in follow("redis://127.0.0.1:6379/0"): print(ev)   # another process
+    pipeline.subscribe(sink)               # or: telemetry: {event_bus: redis://...} in the config
+    for ev in follow("redis://127.0.0.1:6379/0"): print(ev)   # another process (studio-nb events -f)
 
 Kernel subscribers run inline on the event loop, so the sink never touches the network
 there: ``sink(event)`` only puts a dict on a bounded queue (drop-and-count when it is
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import sys
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -252,7 +251,6 @@ def recent(url: str = DEFAULT_URL, stream: str = DEFAULT_STREAM, count: int = 20
         client.close()
 
 
-# ---------------------------------------------------------------------- CLI
 def format_event(ev: dict[str, Any]) -> str:
     """One line per event for a terminal."""
     ts = time.strftime("%H:%M:%S", time.localtime(ev.get("ts", 0)))
@@ -266,39 +264,4 @@ def format_event(ev: dict[str, Any]) -> str:
     return f"{ts} {rid} {ev.get('kind')} {json.dumps({k: v for k, v in ev.items() if k not in ('ts', 'id')})[:200]}"
 
 
-def add_events_arguments(parser: Any) -> Any:
-    """Add the ``studio-nb events`` options to an argparse (sub)parser."""
-    parser.add_argument("--url", default=DEFAULT_URL, help="Redis URL (default: %(default)s)")
-    parser.add_argument("--stream", default=DEFAULT_STREAM, help="stream key (default: %(default)s)")
-    parser.add_argument("--follow", "-f", action="store_true", help="keep printing new events (Ctrl-C stops)")
-    parser.add_argument("--from-id", default=None, help="with --follow: start after this id ('0' = oldest kept)")
-    parser.add_argument("--count", "-n", type=int, default=20, help="how many recent events to print first")
-    parser.add_argument("--json", action="store_true", help="print raw JSON lines")
-    return parser
-
-
-def events_command(args: Any, out: Any = None) -> int:
-    """``studio-nb events [--follow]``: print recent events, then (with --follow) new ones."""
-    out = out or sys.stdout
-    show = (lambda ev: json.dumps(ev, ensure_ascii=False)) if args.json else format_event
-    start = args.from_id or "$"
-    try:
-        if args.from_id is None and args.count > 0:
-            for ev in recent(args.url, args.stream, args.count):
-                print(show(ev), file=out, flush=True)
-                start = ev["id"]  # follow on from the last one printed: nothing falls in between
-        if args.follow:
-            for ev in follow(args.url, args.stream, start):
-                print(show(ev), file=out, flush=True)
-    except KeyboardInterrupt:
-        return 0
-    except StudioError as exc:
-        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # redis.ConnectionError and friends
-        print(f"error: cannot read events from {args.url} stream {args.stream!r}: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-__all__ = ["EventBusSink", "add_events_arguments", "event_record", "events_command", "follow", "recent"]
+__all__ = ["DEFAULT_STREAM", "DEFAULT_URL", "EventBusSink", "event_record", "follow", "format_event", "recent"]

@@ -183,7 +183,7 @@ class MemoryStore:
     """Per-session conversation memory in one SQLite file (see the module docstring).
 
     ``embedder`` is anything with ``encode(list[str]) -> (n, dim) float32 unit vectors``
-    (``studio_nb.services.embeddings.shared_embedder()``); without one recall is lexical.
+    (``studio_nb.services.embeddings.Embedder``); without one recall is lexical.
     ``min_score`` drops recalled turns that share (almost) nothing with the question, so
     an unrelated old turn never pads the prompt. ``clock`` is injectable for TTL tests.
     """

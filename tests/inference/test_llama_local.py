@@ -29,15 +29,16 @@ def collect(client, messages, **options) -> list[TokenDelta]:
     return asyncio.run(run())
 
 
-def stream_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "studio-llama-stream" and t.is_alive()]
+def llama_workers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("studio-llama") and t.is_alive()]
 
 
-def wait_no_stream_threads(timeout: float = 10.0) -> list[threading.Thread]:
+def wait_idle(client, timeout: float = 10.0) -> bool:
+    """True once the client's one worker has no generation running (after a stop)."""
     deadline = time.monotonic() + timeout
-    while stream_threads() and time.monotonic() < deadline:
+    while client.busy and time.monotonic() < deadline:
         time.sleep(0.01)
-    return stream_threads()
+    return not client.busy
 
 
 # -- lifecycle and errors --------------------------------------------------------------
@@ -181,6 +182,8 @@ def test_invalid_grammar_is_a_clear_error_and_the_model_stays_usable(llama_clien
 @pytest.mark.parametrize("how", ["aclose", "cancel"])
 def test_closing_or_cancelling_stops_generation_within_one_token(llama_client, how):
     max_tokens = 256
+    collect(llama_client, FRANCE, max_tokens=2)  # the client's worker exists from here on
+    workers_before = len(llama_workers())
 
     async def consume(received: list, enough: asyncio.Event):
         async for delta in llama_client.astream_chat(LONG, max_tokens=max_tokens):
@@ -205,7 +208,8 @@ def test_closing_or_cancelling_stops_generation_within_one_token(llama_client, h
 
     got = asyncio.run(run())
     assert len(got) == 3 and all(d.text for d in got)
-    assert wait_no_stream_threads() == [], "the worker thread kept running"
+    assert wait_idle(llama_client), "the generation kept running"
+    assert len(llama_workers()) == workers_before  # one long-lived worker, not a thread per stream
     stats = llama_client.last_generation
     assert stats.stopped_early and stats.tokens_after_stop <= 1
     assert 3 <= stats.completion_tokens < max_tokens
@@ -259,5 +263,5 @@ def test_a_waiting_request_can_be_cancelled_before_its_turn(llama_client):
         return [d async for d in stream]
 
     asyncio.run(run())
-    assert wait_no_stream_threads() == []
+    assert wait_idle(llama_client)
     assert not llama_client.busy

@@ -12,12 +12,8 @@ from studio_nb.services.intent import IntentClassifier  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def embedder():
-    from studio_nb.services.embeddings import shared_embedder
-
-    emb = shared_embedder()
-    emb.warm_up()
-    return emb
+def embedder(real_embedder):
+    return real_embedder
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ async def get_json(jp_fetch, *parts, **kw):
 async def test_graph_lists_operators_with_layout_and_live_stats(jp_fetch, studio_ws):
     g = await get_json(jp_fetch, "pipeline")
     names = {n["name"] for n in g["nodes"]}
-    assert {"intent_router", "knowledge_rag", "llm_inference", "guardrail"} <= names
+    assert {"intent_router", "knowledge_rag", "evidence", "llm_inference", "grounding"} <= names
     assert all(set(n["box"]) == {"x", "y", "w", "h"} for n in g["nodes"])
     assert any(e["feedback"] for e in g["edges"])
     c = await studio_ws()

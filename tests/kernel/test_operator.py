@@ -131,3 +131,55 @@ def test_sleep_operator_records_in_log():
     op = Sleep(ms=1)
     assert op("z") == "z"
     assert [kind for kind, _ in op.log] == ["start", "end"]
+
+
+class Note(str):
+    """A progress note for the caller (a stream-only item type)."""
+
+
+class Annotate(Operator):
+    stream_types = (Note,)
+
+    async def process(self, msg: str) -> AsyncIterator[Note | str]:
+        yield Note(f"looking at {msg}")
+        yield msg.upper()
+
+
+def test_stream_types_go_to_the_caller_only_and_the_last_other_item_travels_on():
+    from studio_nb.kernel import Pipeline
+
+    class Exclaim(Operator):
+        def process(self, msg: str) -> str:
+            return msg + "!"
+
+    a, ex = Annotate(), Exclaim()
+    assert a.output_type is str  # the wiring sees only what travels on
+    p = Pipeline("notes")
+    p.add_source(a)
+    p.connect(a, ex)
+    items = list(p.stream("hi"))
+    assert items == ["looking at hi", "HI!"] and isinstance(items[0], Note)
+
+
+def test_bind_hands_resources_to_every_operator_and_need_explains_a_missing_one():
+    from types import SimpleNamespace
+
+    from studio_nb.kernel import Pipeline
+
+    class UsesStore(Operator):
+        def process(self, msg: str) -> str:
+            return self.need("store")[msg]
+
+    op = UsesStore()
+    with pytest.raises(RuntimeError, match=r"needs resources.store.*op.bind"):
+        op("k")
+    p = Pipeline("res")
+    p.add_source(op)
+    closed = []
+    p.use_resources(lambda: SimpleNamespace(store={"k": "v"}, close=lambda: closed.append(1)))
+    assert p.run("k") == "v"
+    late = UsesStore(name="late")  # operators added later are bound too
+    p.add(late)
+    assert late.resources is p.resources
+    p.close()
+    assert closed == [1]

@@ -60,8 +60,7 @@ def test_lexical_recall_works_for_chinese(store):
     assert "知识" in lexical_terms("知识库") and "识库" in lexical_terms("知识库")
 
 
-def test_recall_uses_stored_embeddings(tmp_path):
-    from studio_nb.services.embeddings import shared_embedder
+def test_recall_uses_stored_embeddings(tmp_path, real_embedder):
 
     class Counting:
         def __init__(self, inner):
@@ -71,7 +70,7 @@ def test_recall_uses_stored_embeddings(tmp_path):
             self.texts += len(texts)
             return self.inner.encode(texts, **kw)
 
-    emb = Counting(shared_embedder())
+    emb = Counting(real_embedder)
     store = MemoryStore(tmp_path / "m.sqlite", window=2, recall_k=1, embedder=emb)
     _fill(store, "en", [
         ("How do I bake sourdough bread at home?", "Feed your starter, then proof the dough overnight."),
@@ -87,10 +86,8 @@ def test_recall_uses_stored_embeddings(tmp_path):
     assert emb.texts == 6  # only the query was embedded; history was read from SQLite
 
 
-def test_chinese_recall_with_english_embedder_is_not_fooled(tmp_path):
-    from studio_nb.services.embeddings import shared_embedder
-
-    store = MemoryStore(tmp_path / "m.sqlite", window=2, recall_k=1, embedder=shared_embedder())
+def test_chinese_recall_with_english_embedder_is_not_fooled(tmp_path, real_embedder):
+    store = MemoryStore(tmp_path / "m.sqlite", window=2, recall_k=1, embedder=real_embedder)
     _fill(store, "zh", [
         ("给我讲个笑话", "程序员的笑话……"),  # the English model scores this 0.84 against the query
         ("SAGE 的知识库怎么用 hnswlib 建索引？", "先 ingest 文档，再用 hnswlib 建向量索引。"),

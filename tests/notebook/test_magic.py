@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
+from studio_nb import present
 from studio_nb.messages import Response
 from studio_nb.notebook.magics import CURSOR, HELP, extract_code
-from studio_nb.render import response_markdown
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +34,11 @@ def test_line_magic_streams_the_answer_and_sets_sage_last(run: Any, shell: Any, 
     assert updates and all(u.update and u.display_id == first.display_id for u in updates)
     partials = [u.text().removesuffix(CURSOR) for u in updates[:-1]]
     assert len(set(partials)) >= 3, "the answer should arrive in several pieces"
-    final_text = resp.text
-    assert all(final_text.startswith(p.rstrip()) for p in partials if p.strip()), partials
-    assert updates[-1].data["text/markdown"] == response_markdown(resp)
+    # evidence first: the first update already shows the cited passages, before any synthesis
+    assert resp.evidence and partials[0].startswith("[1] ") and "In short" not in partials[0]
+    # then the answer only grows while it streams (each redraw extends the previous one)
+    assert all(b.startswith(a.rstrip()) for a, b in zip(partials, partials[1:]) if a.strip()), partials
+    assert updates[-1].data["text/markdown"] == present.markdown(resp)
     assert CURSOR not in updates[-1].text()
     # the question mark did not turn the line into a help request
     assert _questions(_pipe(shell), "stream") == ["what is a ParallelGroup?"]
@@ -87,8 +89,8 @@ def test_verbose_shows_the_operator_trace(run: Any, shell: Any, published: list)
     (only,) = published  # --no-stream: one display, no updates
     md = only.data["text/markdown"]
     resp = shell.user_ns["sage_last"]
-    assert md.startswith(response_markdown(resp))
-    for op in ("intent_router", "prompt_builder", "llm_inference", "guardrail"):
+    assert md.startswith(present.markdown(resp))
+    for op in ("intent_router", "prompt_builder", "llm_inference", "grounding"):
         assert f"| {op} | completed |" in md
 
 
@@ -98,7 +100,9 @@ def test_text_format(run: Any, shell: Any, published: list) -> None:
     assert all(set(p.data) == {"text/plain"} for p in published)
     final = published[-1].text()
     assert final.startswith(resp.text)
-    if resp.sources:
+    if resp.evidence and resp.evidence.pieces:  # the cited passages carry their references
+        assert resp.evidence.pieces[0].ref in final
+    elif resp.sources:
         assert "Sources:" in final and resp.sources[0].ref in final
 
 

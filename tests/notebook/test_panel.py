@@ -45,7 +45,10 @@ def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> Non
     assert panel.wait(5) and not panel.busy
     assert resp is panel.response and resp.text.strip()
     assert panel.text == resp.text
-    assert escape(resp.text) in panel.answer.value and "what is hnswlib used for?" in panel.answer.value
+    assert "what is hnswlib used for?" in panel.answer.value
+    assert escape(resp.synthesis) in panel.answer.value  # the checked synthesis ...
+    for piece in resp.evidence.pieces if resp.evidence else ():  # ... under the cited evidence
+        assert escape(piece.text) in panel.answer.value and escape(piece.ref) in panel.answer.value
     partial = [v for v in values if "studio-answer" in v]
     assert len(set(partial)) >= 3, "the answer should be redrawn as tokens arrive"
     assert panel.answer_updates >= 3

@@ -30,8 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _retry_start(start, cleanup):
     """Start a cluster, retrying; on a heavily loaded machine Ray's agent can miss the
-    raylet's fixed start-up deadline (see ray_engine.agent_port_fallback)."""
-    from studio_nb.kernel.ray_engine import start_with_retries
+    raylet's fixed start-up deadline (see kernel.ray_startup.agent_port_fallback)."""
+    from studio_nb.kernel.ray_startup import start_with_retries
 
     return start_with_retries(start, cleanup, attempts=3)
 

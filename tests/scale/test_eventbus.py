@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import threading
-import types
 
 import pytest
 
-from studio_nb.eventbus import EventBusSink, events_command, follow, recent
+from studio_nb.cli import main as cli
+from studio_nb.services.eventbus import EventBusSink, follow, recent
 from studio_nb.kernel import Pipeline, StepEvent
 from studio_nb.kernel.testing import Exclaim, Tokens, Upper
 from studio_nb.messages import TextDelta
@@ -26,7 +25,9 @@ def _pipeline() -> Pipeline:
 
 
 def test_a_follower_sees_every_step_of_a_turn_in_order(redis_url):
-    stream = "t:steps"
+    import uuid
+
+    stream = f"t:steps:{uuid.uuid4().hex[:8]}"  # a fresh stream, followed from its start: no race
     sink = EventBusSink(redis_url, stream=stream)
     p = _pipeline()
     p.subscribe(sink)
@@ -34,7 +35,7 @@ def test_a_follower_sees_every_step_of_a_turn_in_order(redis_url):
     ready, done = threading.Event(), threading.Event()
 
     def consume() -> None:
-        it = follow(redis_url, stream, "$", block_ms=200, stop=done.is_set)
+        it = follow(redis_url, stream, "0", block_ms=200, stop=done.is_set)
         ready.set()
         for ev in it:
             received.append(ev)
@@ -46,7 +47,7 @@ def test_a_follower_sees_every_step_of_a_turn_in_order(redis_url):
     ready.wait(5)
     items = list(p.stream("hello bus", events=True))
     rid = next(i.request_id for i in items if isinstance(i, StepEvent))
-    for word in [i for i in items if isinstance(i, str)][:-1]:  # the last item is the final result
+    for word in [i for i in items if isinstance(i, str)]:  # the words (the last one is also the result)
         sink(TextDelta(word, rid, "s"))
     sink.publish_text("END", rid)
     assert sink.flush(10)
@@ -90,15 +91,14 @@ def test_a_full_queue_drops_and_counts_instead_of_growing(redis_url):
     assert sink.last_error and "Connection" in sink.last_error
 
 
-def test_events_command_prints_recent_events(redis_url):
+def test_events_command_prints_recent_events(redis_url, capsys):
     sink = EventBusSink(redis_url, stream="t:cli")
     sink(StepEvent("llm_inference", "completed", "abcdef123456", duration_ms=12.5, pipeline="studio"))
     sink(StepEvent("guardrail", "failed", "abcdef123456", error="boom", pipeline="studio"))
     assert sink.flush(10)
-    out = io.StringIO()
-    args = types.SimpleNamespace(url=redis_url, stream="t:cli", follow=False, from_id=None, count=5, json=False)
-    assert events_command(args, out=out) == 0
-    lines = out.getvalue().splitlines()
+    capsys.readouterr()
+    assert cli(["events", "--url", redis_url, "--stream", "t:cli", "--count", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert "abcdef12 studio/llm_inference completed 12.5 ms" in lines[0]
     assert "studio/guardrail failed (boom)" in lines[1]
@@ -107,6 +107,27 @@ def test_events_command_prints_recent_events(redis_url):
 
 
 def test_events_command_reports_an_unreachable_redis(capsys):
-    args = types.SimpleNamespace(url="redis://127.0.0.1:1/0", stream="x", follow=False, from_id=None, count=5, json=False)
-    assert events_command(args, out=io.StringIO()) == 1
+    assert cli(["events", "--url", "redis://127.0.0.1:1/0", "--stream", "x"]) == 1
     assert "cannot read events from redis://127.0.0.1:1/0" in capsys.readouterr().err
+
+
+def test_telemetry_setting_publishes_a_studio_turn_to_the_event_bus(redis_url, tmp_path, capsys):
+    """``telemetry: {event_bus: ...}`` alone makes every step of a turn readable by `studio-nb events`."""
+    import yaml
+
+    from studio_nb.studio import create_studio_pipeline
+
+    config = tmp_path / "studio.yaml"
+    config.write_text(yaml.safe_dump({"telemetry": {"event_bus": {"url": redis_url, "stream": "t:studio"}}}))
+    pipe = create_studio_pipeline(str(config), data_dir=str(tmp_path / "data"), bundled_docs=False)
+    assert pipe.telemetry.enabled == ["event_bus"]
+    turn = pipe.ask("compute 6*7", session_id="bus")
+    assert "42" in turn.text()
+    pipe.close()  # flushes the sink
+    capsys.readouterr()
+    assert cli(["--config", str(config), "events", "--count", "50", "--json"]) == 0
+    import json
+
+    steps = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ops = {(e["operator"], e["status"]) for e in steps if e["request_id"] == turn.request_id}
+    assert {("intent_router", "completed"), ("evidence", "completed"), ("memory_saver", "completed")} <= ops

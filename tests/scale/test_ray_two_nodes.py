@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.anyio]
 
 
 async def test_sessions_spread_over_nodes_and_answers_match(ray_two_nodes, ray_engine_factory):
-    engine = ray_engine_factory(num_llm_workers=2)
+    engine = ray_engine_factory(pools={"llm": {"size": 2, "num_cpus": 0.25}, "retriever": {"num_cpus": 0.25}})
     p = Pipeline("spread", engine=engine)
     p.add_source(ops.SessionCounter(name="count"))
     p.connect("count", ops.PoolTokens(name="gen"))

@@ -1,8 +1,13 @@
-"""Operators in isolation: guardrail verdicts, the budget guard's trimming order, the
-feedback loop (with a scripted LLM that isolates the retry logic), the context join."""
+"""Operators in isolation: junk verdicts, the budget guard's trimming order, the feedback
+loop (with a scripted LLM that isolates the retry logic), the context join, the evidence
+operator's direct answers and the grounding guard's sentence checks.
+
+Operators get their services through ``bind(resources)``; here a ``SimpleNamespace``
+hands them exactly the real or scripted part each test isolates."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import AsyncIterator
 
 import pytest
@@ -21,8 +26,8 @@ from studio_nb.messages import (
     ToolResult,
     UserMessage,
 )
-from studio_nb.operators import ContextJoin, GuardrailOp, PromptBuilderOp, StreamOutputSink, TokenBudgetGuardOp
-from studio_nb.operators.guardrail import find_loop, verdict
+from studio_nb.operators import ContextJoin, GroundingGuardOp, PromptBuilderOp, StreamOutputSink, TokenBudgetGuardOp
+from studio_nb.services.evidence.loops import find_loop, junk_reason
 
 
 def routed(text: str = "What is a ParallelGroup?", intent: str = "KNOWLEDGE_QUERY") -> RoutedMessage:
@@ -46,8 +51,8 @@ def doc(i: int, score: float, chars: int = 600) -> Source:
         ("ParallelGroup 会并行运行多个分支，然后合并结果。", None),
     ],
 )
-def test_guardrail_verdicts(text, reason):
-    assert verdict(text) == reason
+def test_junk_verdicts(text, reason):
+    assert junk_reason(text) == reason
 
 
 def test_find_loop_points_at_the_second_repetition():
@@ -82,9 +87,13 @@ def test_prompt_builder_cites_numbered_sources_and_keeps_a_stable_prefix():
 
 @pytest.fixture(scope="module")
 def guard():
+    from studio_nb.services.inference import create_inference_client
+
     op = TokenBudgetGuardOp(n_ctx=600)
-    op.ensure_warm()  # the real model's tokenizer
-    return op
+    op.bind(SimpleNamespace(llm=create_inference_client({})))  # the real model's tokenizer
+    op.ensure_warm()
+    yield op
+    op.client.close()
 
 
 def test_budget_guard_trims_lowest_scored_sources_first(guard):
@@ -120,18 +129,22 @@ class ScriptedLLM(Operator):
         yield StreamChunk("", "t", "r", is_final=True, text=text, attempt=msg.attempt, request=msg)
 
 
-def _loop_pipeline(answers: list[str], attempts: int = 2) -> Pipeline:
+def _loop_pipeline(answers: list[str], attempts: int = 2, mode: str = "generative", retry_unsupported=True) -> Pipeline:
+    from studio_nb.services.evidence.grounding import GroundingChecker
+
     p = Pipeline("guarded")
-    pb, llm, gr, out = PromptBuilderOp(), ScriptedLLM(answers), GuardrailOp(max_attempts=attempts), StreamOutputSink()
+    pb, llm, out = PromptBuilderOp(mode=mode), ScriptedLLM(answers), StreamOutputSink()
+    gr = GroundingGuardOp(mode=mode, max_attempts=attempts, retry_unsupported=retry_unsupported)
     p.add_source(pb)
     p.connect(pb, llm)
     p.connect(llm, gr)
     p.connect(gr, out)
     p.connect(gr, pb, feedback=True, max_loops=attempts)
+    p.use_resources(lambda: SimpleNamespace(grounding=GroundingChecker()))
     return p
 
 
-def test_guardrail_sends_a_bad_answer_back_and_accepts_the_retry():
+def test_guard_sends_a_junk_answer_back_and_accepts_the_retry():
     p = _loop_pipeline(["", "A ParallelGroup runs branches concurrently."])
     resp = p.run(ContextEnrichedMessage(routed()))
     assert isinstance(resp, Response)
@@ -139,7 +152,7 @@ def test_guardrail_sends_a_bad_answer_back_and_accepts_the_retry():
     assert resp.text == "A ParallelGroup runs branches concurrently."
 
 
-def test_guardrail_gives_up_gracefully_after_its_attempts():
+def test_guard_gives_up_gracefully_after_its_attempts():
     p = _loop_pipeline(["", "   "], attempts=2)
     resp = p.run(ContextEnrichedMessage(routed()))
     assert resp.attempts == 2 and resp.guardrail == "empty answer"
@@ -152,6 +165,9 @@ class LoopingClient:
     def __init__(self) -> None:
         self.sent = 0
         self.closed = False
+
+    def warm_up(self) -> None:
+        pass
 
     async def astream_chat(self, messages, **options):
         from studio_nb.services.inference import TokenDelta
@@ -168,10 +184,92 @@ def test_llm_inference_stops_a_looping_answer_early():
     from studio_nb.operators import LLMInferenceOp
 
     op = LLMInferenceOp()
-    op.client = LoopingClient()
-    op._warm = True  # the scripted client replaces the model
+    op.bind(SimpleNamespace(llm=LoopingClient()))  # the scripted client replaces the model
     req = PromptBuilderOp()(ContextEnrichedMessage(routed()))
     final = op(req)
     assert final.is_final and final.finish_reason == "loop"
     assert op.client.closed and op.client.sent <= 32
-    assert verdict(final.text) == "looping answer"
+    assert junk_reason(final.text) == "looping answer"
+
+
+# ---------------------------------------------------------------------- evidence and grounding
+PARALLEL_DOC = Source(
+    "studio_nb_docs", "kernel.md", "ParallelGroup", 40, 44,
+    0.9,
+    "## ParallelGroup\n"
+    "A ParallelGroup runs independent branches concurrently on the same input and joins them.\n"
+    "The Studio pipeline uses one for memory, retrieval and tools.\n"
+    "Timeouts are set per branch with `timeout_ms`, default 30000.\n",
+)
+
+
+def _evidence_op(mode: str = "grounded"):
+    from studio_nb.operators import EvidenceOp
+    from studio_nb.services.evidence import EvidenceSelector
+
+    op = EvidenceOp(mode=mode)
+    op.bind(SimpleNamespace(evidence=EvidenceSelector()))
+    return op
+
+
+def test_evidence_op_streams_cited_passages_then_passes_the_message_on():
+    from studio_nb.messages import Evidence
+
+    op = _evidence_op()
+    items = list(op.stream(ContextEnrichedMessage(routed(), documents=(PARALLEL_DOC,))))
+    evidence, onward = items
+    assert isinstance(evidence, Evidence) and isinstance(onward, ContextEnrichedMessage)
+    first = evidence.pieces[0]
+    assert first.n == 1 and "runs independent branches concurrently" in first.text
+    assert first.ref == "studio_nb_docs/kernel.md:L41-L41"  # the exact line, not the whole chunk
+    assert onward.evidence is evidence
+
+
+@pytest.mark.parametrize("mode", ["grounded", "extractive"])
+def test_evidence_op_answers_tool_questions_directly(mode):
+    op = _evidence_op(mode)
+    ctx = ContextEnrichedMessage(
+        routed("compute 17*23", "SYSTEM_OPERATION"), tool_results=(ToolResult("calculator", {"expression": "17*23"}, 391),)
+    )
+    resp = op(ctx)
+    assert isinstance(resp, Response) and resp.text.startswith("[1] 17*23 = 391") and resp.attempts == 0
+
+
+def test_evidence_op_says_nothing_was_found_instead_of_asking_the_model():
+    op = _evidence_op()
+    resp = op(ContextEnrichedMessage(routed("what is the capital of Mars?")))
+    assert isinstance(resp, Response) and "no passage" in resp.text and not resp.synthesis
+
+
+def test_extractive_mode_answers_with_the_evidence_only():
+    resp = _evidence_op("extractive")(ContextEnrichedMessage(routed(), documents=(PARALLEL_DOC,)))
+    assert isinstance(resp, Response) and resp.mode == "extractive" and resp.usage.completion_tokens == 0
+    assert "runs independent branches concurrently" in resp.text and "kernel.md:L41" in resp.text
+
+
+def _grounded_run(answers: list[str], attempts: int = 2, retry_unsupported: bool = True) -> Response:
+    ctx = _evidence_op()(ContextEnrichedMessage(routed(), documents=(PARALLEL_DOC,)))
+    return _loop_pipeline(answers, attempts, mode="grounded", retry_unsupported=retry_unsupported).run(ctx)
+
+
+def test_grounding_keeps_supported_sentences_and_marks_dropped_ones():
+    resp = _grounded_run([
+        "A ParallelGroup runs independent branches concurrently [1]. "
+        "It was invented at Google in 1998 by Larry Page. "
+        "I'm the studio-nb, and I'm really cool!"
+    ])
+    assert resp.synthesis == "A ParallelGroup runs independent branches concurrently [1]."
+    reasons = [d.reason for d in resp.dropped]
+    assert len(reasons) == 2 and "1998" in reasons[0]
+    assert resp.attempts == 1 and resp.text.index("[1] A ParallelGroup") < resp.text.index("In short:")
+
+
+def test_grounding_asks_again_when_nothing_is_supported_and_lets_the_evidence_stand():
+    retried = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup joins them [1]."])
+    assert retried.attempts == 2 and retried.synthesis == "A ParallelGroup joins them [1]."
+    hopeless = _grounded_run(["Bananas are yellow fruit.", "Cats sleep a lot."])
+    assert hopeless.attempts == 2 and hopeless.synthesis == "" and hopeless.note.startswith("(The model's summary")
+    assert "runs independent branches concurrently" in hopeless.text  # the evidence stands alone
+    # by default a fluent but unsupported answer is not regenerated (it rarely pays off)
+    once = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup joins them [1]."], retry_unsupported=False)
+    assert once.attempts == 1 and once.synthesis == "" and [d.text for d in once.dropped] == ["Bananas are yellow fruit."]

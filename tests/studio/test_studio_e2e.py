@@ -8,12 +8,12 @@ import pytest
 
 from studio_nb.errors import StudioError, UnknownSessionError
 from studio_nb.kernel import StepEvent
-from studio_nb.messages import Response, TextDelta
+from studio_nb.messages import Evidence, Response, TextDelta
 
 pytestmark = pytest.mark.slow
 OPERATORS = [
-    "user_input", "intent_router", "memory_loader", "knowledge_rag", "context_join",
-    "prompt_builder", "token_budget", "llm_inference", "guardrail", "memory_saver",
+    "user_input", "intent_router", "memory_loader", "knowledge_rag", "context_join", "evidence",
+    "prompt_builder", "token_budget", "llm_inference", "grounding", "memory_saver",
 ]
 _ids = itertools.count()
 
@@ -22,16 +22,23 @@ def sid(name: str) -> str:
     return f"{name}-{next(_ids)}"
 
 
-def test_a_turn_streams_steps_then_text_then_the_response(studio):
-    items = list(studio.stream("What is a ParallelGroup in studio-nb?", session_id=sid("e2e"), events=True))
+def test_a_turn_streams_steps_evidence_text_then_the_response(studio):
+    turn = studio.ask("What is a ParallelGroup in studio-nb?", session_id=sid("e2e"))
+    items = list(turn)
+    assert list(turn) == items  # iterating again replays the buffer; nothing runs twice
     kinds = [type(i).__name__ for i in items]
     assert kinds[-1] == "Response" and "TextDelta" in kinds and "StepEvent" in kinds
-    first_text = kinds.index("TextDelta")
+    first_text, evidence_at = kinds.index("TextDelta"), kinds.index("Evidence")
+    assert evidence_at < first_text  # evidence first, before the model writes anything
     steps_before = {(e.operator, e.status) for e in items[:first_text] if isinstance(e, StepEvent)}
     assert ("prompt_builder", "completed") in steps_before and ("llm_inference", "running") in steps_before
-    deltas = [i.content for i in items if isinstance(i, TextDelta)]
+    evidence: Evidence = items[evidence_at]
+    assert evidence.pieces and "ParallelGroup" in " ".join(evidence.texts)
+    deltas = "".join(i.content for i in items if isinstance(i, TextDelta))
     resp: Response = items[-1]
-    assert len(deltas) > 3 and "".join(deltas).strip().startswith(resp.text.strip()[:20])
+    assert resp.evidence == evidence and resp.text.startswith("[1] ")
+    assert len(deltas) > 3 and all(s.split(" [")[0] in deltas for s in resp.synthesis.split(". ") if s)
+    assert turn.text() == resp.text and turn.first_content_s is not None
     assert resp.intent == "KNOWLEDGE_QUERY"
     assert set(OPERATORS) <= set(resp.timings), resp.timings
     assert resp.usage.completion_tokens > 0 and resp.usage.prompt_tokens > 50

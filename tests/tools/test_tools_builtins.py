@@ -9,6 +9,7 @@ import pytest
 
 from studio_nb.errors import ToolError
 from studio_nb.services.tools import default_registry, select_tool_calls
+from studio_nb.services.knowledge.types import Chunk, SearchHit
 from studio_nb.services.tools.pyhelp import python_help
 
 pytestmark = pytest.mark.anyio
@@ -20,22 +21,8 @@ class Info:
     chunks: int
 
 
-@dataclass(frozen=True)
-class Chunk:
-    domain: str
-    source: str
-    heading: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: Chunk
-    score: float
-
-    @property
-    def ref(self) -> str:
-        return f"{self.chunk.source} § {self.chunk.heading}"
+def Hit(chunk: Chunk, score: float) -> SearchHit:
+    return SearchHit(chunk, score)
 
 
 class TinyKnowledge:
@@ -49,7 +36,8 @@ class TinyKnowledge:
 
     def search(self, query: str, domains=None, k: int = 5) -> list[Hit]:
         self.calls.append((query, domains, k))
-        return [Hit(Chunk("sage_docs", "docs/intro.md", "简介", "SAGE 是一个数据流框架" * 100), 0.91234)][:k]
+        chunk = Chunk(7, "sage_docs", "docs/intro.md", "简介", 1, 5, "SAGE 是一个数据流框架" * 100, "markdown")
+        return [Hit(chunk, 0.91234)][:k]
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ async def test_knowledge_tools(reg):
     assert (await reg.call("list_domains")).result == [{"name": "sage_docs", "chunks": 3},
                                                          {"name": "examples", "chunks": 1}]
     hits = (await reg.call("knowledge_search", {"query": "什么是 SAGE", "domain": "sage_docs", "k": 2})).result
-    assert hits[0]["ref"] == "docs/intro.md § 简介" and hits[0]["score"] == 0.9123
+    assert hits[0]["ref"] == "docs/intro.md:L1-L5 § 简介" and hits[0]["score"] == 0.91234
     assert len(hits[0]["text"]) == 801 and hits[0]["text"].endswith("…")
     bad = await reg.call("knowledge_search", {"query": "x", "domain": "nope"})
     assert bad.error == "unknown domain 'nope'; available: sage_docs, examples"

@@ -2,13 +2,18 @@
 
 llama.cpp is blocking and its context is not thread-safe, so:
 
-- one model is loaded per client (lazily, in ``warm_up``) and a lock serialises
-  generations; a second request waits its turn (and can be cancelled while waiting);
-- ``astream_chat`` runs the blocking token loop in a worker thread and hands deltas to
-  the event loop through a queue;
+- one model is loaded per client (lazily, in ``warm_up``) and every generation runs on
+  the client's one worker thread (a single-worker executor): a second request waits in
+  its queue, and one stopped while it waits is skipped when its turn comes;
+- ``astream_chat`` hands deltas from that thread to the event loop, ``stream_chat`` to a
+  synchronous caller, both through a queue (no polling);
 - a per-request stop flag is checked between tokens (inside ``generate``, see
   ``_traced_llama_class``), so closing the stream or cancelling its task stops the model
-  within one token and frees the lock for the next request.
+  within one token and frees the worker for the next request.
+
+Running the token loop on one long-lived worker thread also matters for speed: on an
+oversubscribed machine llama.cpp's OpenMP team is several times slower on the main
+thread (bench/inference_overhead.py, ``direct`` vs ``direct_thread``).
 
 The prompt is built by the GGUF's own chat template, and the KV cache keeps the longest
 common prefix with the previous request (llama-cpp-python does this in ``generate``), so
@@ -21,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -48,9 +55,9 @@ class GenerationStats:
     prompt_tokens: int
     prompt_tokens_evaluated: int
     completion_tokens: int
-    wait_s: float  # waiting for the model lock (another request was generating)
-    ttft_s: float | None  # lock acquired -> first text delta
-    duration_s: float  # lock acquired -> generation ended
+    wait_s: float  # waiting for the model's worker (another request was generating)
+    ttft_s: float | None  # generation started -> first text delta
+    duration_s: float  # generation started -> generation ended
     stopped_early: bool  # the consumer closed/cancelled the stream
     tokens_after_stop: int  # tokens sampled after the stop was requested (0 or 1)
 
@@ -60,6 +67,8 @@ class _Trace:
     """Per-request state shared by the consumer, the worker thread and the model hooks."""
 
     stop: threading.Event = field(default_factory=threading.Event)
+    queued_at: float = field(default_factory=perf_counter)
+    started: threading.Event = field(default_factory=threading.Event)
     prompt_tokens: int | None = None
     prompt_evaluated: int | None = None
     generated: list[int] = field(default_factory=list)
@@ -79,6 +88,9 @@ def _traced_llama_class():
     passes with the template's own, so the stop check lives in ``generate`` instead.
     Built on first use so importing this module does not import llama_cpp.
     """
+    from studio_nb.services.inference.backends import load_cpu_backends
+
+    load_cpu_backends()  # a runtime-dispatched build ships its CPU code as plug-ins (no-op otherwise)
     import llama_cpp
     from llama_cpp import Llama
 
@@ -163,7 +175,8 @@ class LlamaCppClient(InferenceClient):
         self._llama = None
         self._formatter = None
         self._load_lock = threading.Lock()
-        self._lock = threading.Lock()  # one generation at a time: llama.cpp contexts are not thread-safe
+        self._worker: ThreadPoolExecutor | None = None  # one generation at a time: contexts are not thread-safe
+        self._generating = 0
 
     @property
     def model_name(self) -> str:
@@ -172,7 +185,13 @@ class LlamaCppClient(InferenceClient):
     @property
     def busy(self) -> bool:
         """True while a generation holds the model."""
-        return self._lock.locked()
+        return self._generating > 0
+
+    def _submit(self, fn) -> None:
+        with self._load_lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-llama")
+            self._worker.submit(fn)
 
     def __repr__(self) -> str:
         state = "loaded" if self._llama is not None else "not loaded"
@@ -239,7 +258,11 @@ class LlamaCppClient(InferenceClient):
 
     def close(self) -> None:
         """Free the model after any running generation ends; ``warm_up`` loads it again."""
-        with self._load_lock, self._lock:
+        with self._load_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True)
+        with self._load_lock:
             llama, self._llama, self._formatter = self._llama, None, None
             if llama is not None:
                 llama.close()
@@ -262,71 +285,78 @@ class LlamaCppClient(InferenceClient):
 
     def stream_chat(self, messages: Messages, **options) -> Iterator[TokenDelta]:
         trace = _Trace()
-        deltas = self._deltas(messages, trace=trace, **options)
+        items: queue.Queue = queue.Queue()
+        self._submit(lambda: self._produce(messages, options, trace, items.put))
+        finished = False
         try:
-            for delta in deltas:  # not ``yield from``: the stop must be marked before closing
-                yield delta
+            while (item := items.get()) is not _DONE:
+                if isinstance(item, _Failure):
+                    finished = True
+                    raise item.exc
+                yield item
+            finished = True
         finally:
             trace.request_stop()
-            deltas.close()
+            if not finished and trace.started.is_set():  # closed mid-stream: wait the one token out
+                while items.get() is not _DONE:
+                    pass
 
     async def astream_chat(self, messages: Messages, **options) -> AsyncIterator[TokenDelta]:
         """Options as in ``InferenceClient.astream_chat``; needs an asyncio event loop
-        (anyio on its asyncio backend is fine): deltas arrive via ``call_soon_threadsafe``.
-
-        Running the token loop on a fresh thread also matters for speed: on an
-        oversubscribed machine llama.cpp's OpenMP team is several times slower on the
-        main thread (bench/inference_overhead.py, ``direct`` vs ``direct_thread``).
-        """
+        (anyio on its asyncio backend is fine): deltas arrive via ``call_soon_threadsafe``."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        items: asyncio.Queue = asyncio.Queue()
         trace = _Trace()
-        done = object()
 
         def hand_over(item) -> None:
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+                loop.call_soon_threadsafe(items.put_nowait, item)
             except RuntimeError:  # the event loop is gone: nobody is listening
                 trace.request_stop()
 
-        def work() -> None:
-            deltas = self._deltas(messages, trace=trace, **options)
-            try:
-                for delta in deltas:
-                    if trace.stop.is_set():
-                        break
-                    hand_over(delta)
-            except BaseException as exc:  # handed to the consumer, raised there
-                hand_over(_Failure(exc))
-            finally:
-                deltas.close()  # releases the model lock now, not at garbage collection
-                hand_over(done)
-
-        worker = threading.Thread(target=work, name="studio-llama-stream", daemon=True)
-        worker.start()
+        self._submit(lambda: self._produce(messages, options, trace, hand_over))
         try:
-            while True:
-                item = await queue.get()
-                if item is done:
-                    return
+            while (item := await items.get()) is not _DONE:
                 if isinstance(item, _Failure):
                     raise item.exc
                 yield item
         finally:
             trace.request_stop()
 
+    def _produce(self, messages: Messages, options: dict, trace: "_Trace", hand_over) -> None:
+        """Runs on the worker thread: the whole token loop of one request."""
+        queued = trace.queued_at
+        if trace.stop.is_set():  # stopped while it waited for the worker: skip it
+            hand_over(_DONE)
+            return
+        trace.started.set()
+        self._generating += 1
+        deltas = self._deltas(messages, trace=trace, waited=perf_counter() - queued, **options)
+        try:
+            for delta in deltas:
+                if trace.stop.is_set():
+                    break
+                hand_over(delta)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand_over(_Failure(exc))
+        finally:
+            deltas.close()
+            self._generating -= 1
+            hand_over(_DONE)
+
     def _deltas(
         self,
         messages: Messages,
         *,
         trace: _Trace,
+        waited: float = 0.0,
         max_tokens: int = 256,
         temperature: float = 0.0,
         seed: int | None = None,
         stop: list[str] | str | None = None,
         grammar: str | None = None,
     ) -> Iterator[TokenDelta]:
-        """The blocking token loop; holds the model lock while it runs."""
+        """The blocking token loop (on the worker thread)."""
         messages = validate_request(messages, max_tokens, temperature)
         self.warm_up()
         llama = self._llama
@@ -341,9 +371,6 @@ class LlamaCppClient(InferenceClient):
                 "fix: shorten the prompt/history or raise n_ctx"
             )
         max_tokens = min(max_tokens, self.n_ctx - n_prompt)
-        queued = perf_counter()
-        if not self._acquire(trace):
-            return
         start = perf_counter()
         ttft = stats = finish = None
         try:
@@ -376,7 +403,7 @@ class LlamaCppClient(InferenceClient):
                 if translated is exc:
                     raise
                 raise translated from exc
-            stats = self._record(trace, start - queued, start, ttft)
+            stats = self._record(trace, waited, start, ttft)
             if not trace.stop.is_set():
                 usage = Usage(stats.prompt_tokens, stats.completion_tokens)
                 yield TokenDelta("", finish_reason=finish or "stop", usage=usage)
@@ -384,18 +411,7 @@ class LlamaCppClient(InferenceClient):
             llama.forget_generated()
             llama.trace = None
             if stats is None:  # closed mid-stream or failed: still say what it cost
-                self._record(trace, start - queued, start, ttft)
-            self._lock.release()
-
-    def _acquire(self, trace: _Trace) -> bool:
-        """Wait for the model; give up if the request is stopped while it waits."""
-        while not self._lock.acquire(timeout=0.05):
-            if trace.stop.is_set():
-                return False
-        if trace.stop.is_set():
-            self._lock.release()
-            return False
-        return True
+                self._record(trace, waited, start, ttft)
 
     def _record(self, trace: _Trace, wait_s: float, start: float, ttft: float | None) -> GenerationStats:
         llama = self._llama
@@ -437,3 +453,6 @@ class LlamaCppClient(InferenceClient):
 @dataclass(frozen=True)
 class _Failure:
     exc: BaseException
+
+
+_DONE = object()  # the end of one request's deltas

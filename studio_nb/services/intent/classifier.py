@@ -108,9 +108,9 @@ class IntentClassifier:
         protos = self._load_prototypes()  # a bad prototype file is a config error in every mode
         try:
             if self._embedder is None:
-                from studio_nb.services.embeddings import shared_embedder
+                from studio_nb.services.embeddings import Embedder
 
-                self._embedder = shared_embedder()
+                self._embedder = Embedder()
             scorer = PrototypeScorer(self._embedder, protos)
             scorer.warm_up()
         except Exception as exc:

@@ -33,7 +33,8 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "现在几点", "几点了", "几月几号", "几号", "星期几", "周几",
                "list files", "list the files", "list my files", "clear history", "clear my history",
                "clear the history", "clear the chat", "clear my chat", "knowledge domains",
-               "list domains", "知识域", "聊天记录", "历史记录", "对话记录", "清空", "重建索引"]),
+               "list domains", "知识域", "聊天记录", "历史记录", "对话记录", "清空", "重建索引",
+               r"re:(?:重建|重新建|刷新).{0,24}索引"]),
         (2.0, [r"re:^\s*(?:please\s+)?(?:list|open|read|clear|delete|remove|ingest|re-?index|rebuild|reset|wipe|"
                r"calculate|compute)\b", r"re:^\s*(?:请|帮我|麻烦)?(?:列出|打开|读取|清空|清除|删除|移除|导入|重建|重置|计算)",
                "calculate", "compute", "how much is", "计算", "ingest", "re-index", "reindex",
@@ -47,7 +48,8 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
     ],
     C: [
         (3.0, [r"re:\b[A-Z]\w*(?:Error|Exception)\b", "traceback", "stack trace", "```",
-               r"re:\bdef \w+\(", r"re:\blambda\b", "write a function", "write code",
+               r"re:\bdef \w+\(", r"re:\blambda\b", "write a function", "write code", "show me code",
+               "code for", "example code", "sample code",
                "帮我写", "写一个", "写个", "代码", "报错", "跑不起来", "跑不通", "运行不了"]),
         (2.0, ["write", "implement", "code", "function", "snippet", "script", "bug", "debug", "fix",
                "refactor", "optimize", "unit test", "unit tests", "pytest", "decorator", "class",
@@ -55,7 +57,9 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "not working", "compile", "syntax", "comprehension", "loop", "my pipeline", "my operator",
                "my script", "my program", "in python", "python", "函数", "实现", "编写", "错误", "异常", "调试", "修复", "重构", "优化", "脚本",
                "单元测试", "测试用例", "装饰器", "循环", "推导式", "出错", "自定义", "程序", "怎么改",
-               "改成", "改写", "给出代码", "示例代码"]),
+               "改成", "改写", "给出代码", "示例代码",
+               # tests and bug reports ("it receives nothing", "mock the client")
+               "mock", "tests", "test case", "单测", "帮我看看", "没收到", "收不到", "不生效", "不起作用"]),
         (1.0, [r"re:\w+\.\w+\(", r"re:\w+\([^)]*\)", "import", "return", "api", "example of",
                "how do i", "how can i", "show me how", "build a", "create a", "怎么写", "如何写", "调用", "搭建", "类", "方法", "模块", "接口", "用法"]),
     ],
@@ -86,9 +90,10 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "weekend", "favorite", "favourite", "movie", "music", "book", "lunch", "dinner",
                "weather", "poem", "story", "sing", "your name", "what can you do", "feeling",
                "嗨", "感谢", "你叫什么", "你能做什么", "天气", "吃饭", "吃什么", "聊聊", "聊天",
-               "无聊", "累", "周末", "电影", "音乐", "心情", "故事", "好玩", "诗"]),
+               "无聊", "累", "周末", "电影", "音乐", "心情", "故事", "好玩", "诗", "快乐", "开心", "好难",
+               "最近在学", "these days", "it's hard"]),
         (1.0, [r"re:^\s*(?:ok|okay|sure|got it|great|cool)\b", "hi", "hello", "hey", "you",
-               "好的", "明白了", "不错", "厉害", "你"]),
+               r"re:[:;]-?[)D(]|[😀-🙏]", "好的", "明白了", "不错", "厉害", "你", "最近"]),
     ],
 }
 

@@ -26,6 +26,8 @@ from studio_nb.services.knowledge.types import DomainInfo, IngestReport, SearchH
 MODES = ("hybrid", "dense", "lexical")
 STANDARD_DOMAINS = ("sage_docs", "examples", "research_guidance", "user_uploads")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+#: capitalised words that are not at a sentence start ("... the Gateway ..."), and acronyms
+_CAPITALISED = re.compile(r"(?<=[a-z,;:]\s)[A-Z][a-zA-Z]{2,}|\b[A-Z]{3,}\b")
 
 
 def _check_name(name: str) -> str:
@@ -76,9 +78,9 @@ class KnowledgeManager:
     @property
     def embedder(self):
         if self._embedder is None:
-            from studio_nb.services.embeddings import shared_embedder
+            from studio_nb.services.embeddings import Embedder
 
-            self._embedder = shared_embedder()
+            self._embedder = Embedder()
         return self._embedder
 
     def warm_up(self) -> None:
@@ -153,6 +155,28 @@ class KnowledgeManager:
                            progress=progress, batch_size=self.batch_size)
 
     # -- search -----------------------------------------------------------------------
+    def mentions(self, text: str, domains: Iterable[str] | None = None, max_share: float = 0.2) -> list[str]:
+        """Names in ``text`` that the indexed documents use, e.g. ``JobManager`` in "hey, what
+        does the JobManager do?": identifiers (CamelCase, snake_case, dotted) and capitalised
+        words found in some domain's lexical index, and not in more than ``max_share`` of its
+        chunks (a name every chunk uses says nothing). The router's guess that a message is
+        chit-chat is overruled when it names one of these (DESIGN §1: the evidence decides).
+        """
+        from studio_nb.services.text import identifiers
+
+        self.warm_up()
+        candidates = set(identifiers(text)) | set(_CAPITALISED.findall(text))
+        if not candidates:
+            return []
+        with self._lock:
+            doms = [d for n, d in self._domains.items() if domains is None or n in set(domains)]
+        found = []
+        for name in sorted(candidates):
+            token = name.lower().replace("()", "")
+            if any(0 < d.bm25.df(token) <= max_share * max(len(d.bm25), 1) for d in doms):
+                found.append(name)
+        return found
+
     def _plan(self, query: str, domains: Iterable[str] | None, k: int, mode: str):
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; fix: use one of {MODES}")

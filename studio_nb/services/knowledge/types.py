@@ -95,3 +95,21 @@ class IngestReport:
     chunks_removed: int
     errors: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+
+
+def hit_dict(hit: SearchHit, *, max_chars: int | None = None) -> dict:
+    """A search hit as plain JSON: the one shape the CLI, the REST API and the search tool use."""
+    c = hit.chunk
+    text = c.text if max_chars is None or len(c.text) <= max_chars else c.text[:max_chars] + "…"
+    return {
+        "domain": c.domain,
+        "source": c.source,
+        "heading": c.heading,
+        "start_line": c.start_line,
+        "end_line": c.end_line,
+        "ref": hit.ref,
+        "score": round(hit.score, 5),
+        "dense_score": hit.dense_score,
+        "lexical_score": hit.lexical_score,
+        "text": text,
+    }

@@ -65,20 +65,9 @@ class KnowledgeTools:
             if domain not in names:
                 raise ToolError(f"unknown domain {domain!r}; available: {', '.join(names) or '(none)'}")
         hits = km.search(query, domains=[domain] if domain else None, k=k)
-        return [_hit(h) for h in hits]
+        from studio_nb.services.knowledge.types import hit_dict
 
-
-def _hit(hit: Any) -> dict:
-    chunk = getattr(hit, "chunk", hit)
-    text = str(getattr(chunk, "text", ""))
-    return {
-        "ref": getattr(hit, "ref", None) or getattr(chunk, "source", None),
-        "domain": getattr(chunk, "domain", None),
-        "source": getattr(chunk, "source", None),
-        "heading": getattr(chunk, "heading", None),
-        "score": round(float(getattr(hit, "score", 0.0)), 4),
-        "text": text[:MAX_HIT_CHARS] + ("…" if len(text) > MAX_HIT_CHARS else ""),
-    }
+        return [hit_dict(h, max_chars=MAX_HIT_CHARS) for h in hits]
 
 
 def _obj(properties: dict, required: tuple[str, ...] = ()) -> dict:

@@ -128,10 +128,10 @@ class ToolRegistry:
             return done(error=f"tool {name!r} failed: {type(exc).__name__}: {exc}", code=ToolError.code)
 
     def call_sync(self, name: str, arguments: dict | None = None) -> ToolCall:
-        """``call`` for a notebook cell or a script without an event loop."""
-        import anyio
+        """``call`` from synchronous code (a script, a notebook cell: also inside a running loop)."""
+        from studio_nb.kernel.sync import run_sync
 
-        return anyio.run(self.call, name, arguments)
+        return run_sync(lambda: self.call(name, arguments))
 
     def close(self) -> None:
         for pool in self.pools.values():

@@ -1,0 +1,114 @@
+"""EvidenceOp: the passages (or tool results) that answer the question, shown first.
+
+Runs after the context join. It picks the sentences, lines and code of the retrieved
+chunks that answer the question (``services/evidence``), numbers them ``[1]``, ``[2]``…
+with their ``path:L12-L14``, and streams them to the user at once, before any model runs
+(``stream_types``: the Evidence goes to the caller, not along an edge).
+
+Then it decides whether the model is needed at all, by answer mode:
+
+- ``extractive``: never — the evidence is the answer (the fastest mode, no LLM);
+- ``grounded`` (default): not for a tool result (``17*23 = 391`` is the answer), not for
+  a knowledge question with no evidence ("nothing found" beats an invented answer);
+  otherwise the model writes a short synthesis of the evidence, checked afterwards;
+- ``generative``: always, from the whole retrieved chunks (for strong models; no
+  evidence part).
+
+When it answers itself it sends a ``Response`` straight to the memory saver; otherwise
+the enriched message goes on to the prompt builder (type-routed edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import AsyncIterator
+
+import anyio
+
+from studio_nb.errors import ConfigError
+from studio_nb.kernel import Operator
+from studio_nb.messages import ContextEnrichedMessage, Evidence, EvidencePiece, Response, is_chinese
+from studio_nb.operators.respond import respond
+from studio_nb.services.tools.statements import state
+
+MODES = ("grounded", "extractive", "generative")
+#: intents whose questions are about documents: with no evidence, the model is not asked
+DOCUMENT_INTENTS = ("KNOWLEDGE_QUERY",)
+#: below this router confidence the intent is a guess, and the question's own floor applies
+UNSURE = 0.6
+
+
+class EvidenceOp(Operator):
+    """See the module docstring.
+
+    The selector score below which a passage does not count as evidence depends on what
+    was asked: ``question_min_score`` for a question about the documents (the chunks were
+    retrieved for it, so their best lines are shown unless they share almost nothing with
+    it; Chinese questions score lower, their terms being many short bigrams);
+    ``code_min_score`` for a coding request (unrelated docs must not crowd out the code the
+    model writes); ``min_score`` for a message the router took for chit-chat or a tool
+    request (retrieval still runs when the router is unsure, and finds *something*).
+    """
+
+    stream_types = (Evidence,)
+
+    def __init__(
+        self, mode: str = "grounded", min_score: float = 0.3, question_min_score: float = 0.08,
+        code_min_score: float = 0.2,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"answer mode {mode!r} is not one of {MODES}")
+        self.mode = mode
+        self.min_score = min_score
+        self.question_min_score = question_min_score
+        self.code_min_score = code_min_score
+        self.selector = None
+
+    def floor(self, intent: str, confidence: float) -> float:
+        """The lowest selector score that counts as evidence for this kind of message."""
+        if intent == "KNOWLEDGE_QUERY" or (intent != "SAGE_CODING" and confidence < UNSURE):
+            return self.question_min_score
+        return self.code_min_score if intent == "SAGE_CODING" else self.min_score
+
+    def warm_up(self) -> None:
+        self.selector = self.need("evidence")
+
+    def select(self, msg: ContextEnrichedMessage) -> Evidence:
+        """The Evidence for ``msg``: tool results first, then the best passages."""
+        original = msg.routed.original
+        pieces: list[EvidencePiece] = []
+        for t in msg.tool_results:
+            text = state(t.name, t.arguments, t.result, t.error)
+            pieces.append(EvidencePiece(len(pieces) + 1, text, "tool", t.name, kind="tool"))
+        if msg.documents and not pieces:
+            floor = self.floor(msg.routed.intent, msg.routed.confidence)
+            for sel in self.selector.select(msg.routed.content, msg.documents):
+                if sel.score < floor:
+                    continue
+                doc = msg.documents[sel.doc]
+                pieces.append(EvidencePiece(
+                    len(pieces) + 1, sel.text, doc.domain, doc.path, sel.start_line, sel.end_line,
+                    doc.heading, sel.score,
+                ))
+        note = ""
+        if not pieces and msg.routed.intent in DOCUMENT_INTENTS:
+            where = ", ".join(msg.routed.knowledge_domains) or "the knowledge base"
+            note = (f"在 {where} 中没有找到回答这个问题的段落。" if is_chinese(msg.routed.content)
+                    else f"I found no passage in {where} that answers this.")
+        return Evidence(tuple(pieces), note, original.request_id, original.session_id)
+
+    def direct_answer(self, msg: ContextEnrichedMessage, evidence: Evidence) -> Response | None:
+        """The Response when no model is needed (see the module docstring), else None."""
+        if self.mode == "extractive" or msg.tool_results or (not evidence and evidence.note):
+            return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
+        return None
+
+    async def process(self, msg: ContextEnrichedMessage) -> AsyncIterator[Evidence | ContextEnrichedMessage | Response]:
+        if self.mode == "generative":
+            yield msg
+            return
+        evidence = await anyio.to_thread.run_sync(self.select, msg)
+        if evidence or evidence.note:
+            yield evidence  # to the user now, before the model starts
+        direct = self.direct_answer(msg, evidence)
+        yield direct if direct is not None else replace(msg, evidence=evidence)

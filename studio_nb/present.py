@@ -1,0 +1,272 @@
+"""How a Turn looks: the one place an answer is rendered, for every front end.
+
+A front end never re-accumulates the stream itself. It folds the parts it has seen into a
+``View`` (``View.of(turn)`` or ``view.add(part)``) and asks this module for the rendering
+it needs: ``markdown`` (the magic, notebooks), ``html`` (the ChatPanel), ``plain`` (the
+CLI, logs), ``to_json`` (``--json``, the WebSocket ``done`` frame). A View can be rendered
+at any moment: while streaming it shows the evidence that arrived and the text so far;
+at the end it shows the final Response — evidence with its citations, the checked
+synthesis, and a visible mark for every generated sentence that was dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any, Iterable
+
+CURSOR = "▌"
+
+
+@dataclass
+class Step:
+    operator: str
+    status: str
+    duration_ms: float | None = None
+
+
+@dataclass
+class View:
+    """What is known of a turn so far (see the module docstring)."""
+
+    question: str = ""
+    evidence: Any = None  # messages.Evidence
+    text: str = ""  # generated text so far (a retry's restart clears it)
+    steps: dict[str, Step] = field(default_factory=dict)
+    response: Any = None  # messages.Response, once the turn is done
+    restarts: int = 0
+    deltas: int = 0
+    note: str | None = None  # "stopped", "error: ..." — set by the front end
+
+    @classmethod
+    def of(cls, turn_or_parts: Any, question: str = "") -> "View":
+        parts = turn_or_parts.parts if hasattr(turn_or_parts, "parts") else turn_or_parts
+        view = cls(question=getattr(turn_or_parts, "question", question))
+        for part in parts:
+            view.add(part)
+        if getattr(turn_or_parts, "stopped", False) and view.response is None:
+            view.note = "stopped"
+        return view
+
+    def add(self, part: Any) -> str:
+        """Fold one part in; returns its kind: "step", "evidence", "text", "response" or "other"."""
+        from studio_nb.kernel.events import StepEvent
+        from studio_nb.messages import Evidence, Response, TextDelta
+
+        if isinstance(part, TextDelta):
+            if part.restart:
+                self.text, self.restarts = "", self.restarts + 1
+            self.text += part.content
+            self.deltas += 1
+            return "text"
+        if isinstance(part, StepEvent):
+            step = self.steps.setdefault(part.operator, Step(part.operator, part.status))
+            step.status = part.status
+            if part.duration_ms is not None:
+                step.duration_ms = part.duration_ms
+            return "step"
+        if isinstance(part, Evidence):
+            self.evidence = part
+            return "evidence"
+        if isinstance(part, Response):
+            self.response = part
+            self.evidence = part.evidence if part.evidence is not None else self.evidence
+            for op, ms in part.timings.items():
+                self.steps.setdefault(op, Step(op, "completed", ms))
+            return "response"
+        return "other"
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None
+
+    @property
+    def answer_text(self) -> str:
+        """The plain answer: the final text, or what has streamed so far."""
+        if self.response is not None:
+            return self.response.text
+        from studio_nb.messages import compose_answer
+
+        note = getattr(self.evidence, "note", "") or ""
+        return compose_answer(self.evidence, self.text, note, self.question, refs=False)  # references come at the end
+
+
+def _view(obj: Any) -> View:
+    from studio_nb.messages import Response
+
+    if isinstance(obj, View):
+        return obj
+    if isinstance(obj, Response):
+        view = View(question=obj.question)
+        view.add(obj)
+        return view
+    return View.of(obj)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f} ms"
+
+
+def _zh(view: View) -> bool:
+    from studio_nb.messages import is_chinese
+
+    return is_chinese(view.question or getattr(view.response, "question", ""))
+
+
+# ---------------------------------------------------------------------- Markdown
+def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
+    """The turn as Markdown: evidence, synthesis, dropped sentences, sources, (trace)."""
+    view = _view(obj)
+    resp, zh = view.response, _zh(view)
+    out: list[str] = []
+    ev = view.evidence
+    if ev is not None and ev.pieces:
+        lines = []
+        for p in ev.pieces:
+            body = p.text.strip()
+            if "\n" in body and p.kind != "tool":
+                lines.append(f"**[{p.n}]** `{p.ref}`\n```\n{body}\n```")
+            else:
+                ref = "" if p.kind == "tool" else f" — `{p.ref}`"
+                lines.append(f"**[{p.n}]** {body}{ref}")
+        out.append(("**依据**" if zh else "**Evidence**") + "\n\n" + "\n\n".join(lines))
+    if ev is not None and ev.note and not ev.pieces:
+        out.append(f"_{ev.note}_")
+    synthesis = resp.synthesis if resp is not None else view.text
+    if synthesis or resp is None:
+        label = ("**回答**" if zh else "**Answer**") if ev is not None and ev.pieces else ""
+        cursor = "" if resp is not None else (f"\n\n_({view.note})_" if view.note else f" {CURSOR}")
+        if synthesis or cursor.strip():
+            out.append(f"{label} {synthesis}{cursor}".strip())
+    if resp is not None:
+        for d in resp.dropped:
+            out.append(f"> ⚠ {'已删除，无依据' if zh else 'dropped as unsupported'}: ~~{d.text.strip()}~~ _({d.reason})_")
+        if resp.note and not (ev is not None and ev.note == resp.note and not ev.pieces):
+            out.append(f"_{resp.note}_")
+        if resp.tool_calls:
+            calls = [
+                f"- `{t.name}({', '.join(f'{k}={v!r}' for k, v in t.arguments.items())})`"
+                + (f" → error: {t.error}" if t.error else "")
+                for t in resp.tool_calls
+            ]
+            out.append("**Tools**\n\n" + "\n".join(calls))
+        if resp.sources:
+            lines = [f"{i}. `{s.ref}` (score {s.score:.3f})" for i, s in enumerate(resp.sources, 1)]
+            out.append("<details><summary>Sources searched</summary>\n\n" + "\n".join(lines) + "\n\n</details>")
+        if timings and resp.timings:
+            cells = ", ".join(f"{k} {v:.0f} ms" for k, v in resp.timings.items())
+            out.append(f"<sub>{resp.mode} · intent {resp.intent} · {cells}</sub>")
+    if trace and view.steps:
+        rows = [f"| {s.operator} | {s.status} | {_ms(s.duration_ms)} |" for s in view.steps.values()]
+        out.append("| operator | status | took |\n|---|---|---:|\n" + "\n".join(rows))
+    return "\n\n".join(out) or "_(empty answer)_"
+
+
+# ---------------------------------------------------------------------- HTML
+def html(obj: Any, *, trace: bool = False) -> str:
+    """The turn as safe HTML (every text escaped), for widgets."""
+    view = _view(obj)
+    resp, zh = view.response, _zh(view)
+    out: list[str] = []
+    ev = view.evidence
+    if ev is not None and ev.pieces:
+        items = "".join(
+            f"<li value='{p.n}'><span class='studio-evidence-text'>{escape(p.text)}</span>"
+            + ("" if p.kind == "tool" else f" <code class='studio-ref'>{escape(p.ref)}</code>")
+            + "</li>"
+            for p in ev.pieces
+        )
+        out.append(f"<div class='studio-evidence'><b>{'依据' if zh else 'Evidence'}</b><ol>{items}</ol></div>")
+    elif ev is not None and ev.note:
+        out.append(f"<div class='studio-note'><i>{escape(ev.note)}</i></div>")
+    synthesis = resp.synthesis if resp is not None else view.text
+    cursor = "" if resp is not None else (f" <i>({escape(view.note)})</i>" if view.note else CURSOR)
+    if synthesis or cursor:
+        out.append(f"<div class='studio-synthesis' style='white-space:pre-wrap'>{escape(synthesis)}{cursor}</div>")
+    if resp is not None:
+        for d in resp.dropped:
+            out.append(
+                f"<div class='studio-dropped' title='{escape(d.reason)}'>⚠ "
+                f"{'已删除，无依据' if zh else 'dropped as unsupported'}: <del>{escape(d.text)}</del> "
+                f"<small>({escape(d.reason)})</small></div>"
+            )
+        if resp.note and not (ev is not None and ev.note == resp.note and not ev.pieces):
+            out.append(f"<div class='studio-note'><i>{escape(resp.note)}</i></div>")
+    if trace:
+        out.append(trace_html(view))
+    return "".join(out)
+
+
+def trace_html(obj: Any) -> str:
+    """The per-operator steps (status and duration) as an HTML table ("" before any step)."""
+    view = _view(obj)
+    if not view.steps:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{escape(s.operator)}</code></td><td class='studio-{escape(s.status)}'>"
+        f"{escape(s.status)}</td><td style='text-align:right'>{_ms(s.duration_ms)}</td></tr>"
+        for s in view.steps.values()
+    )
+    return (
+        "<table class='studio-trace' style='font-size:12px;line-height:1.2'>"
+        f"<tr><th>operator</th><th>status</th><th>took</th></tr>{rows}</table>"
+    )
+
+
+def sources_html(obj: Any) -> str:
+    """The retrieved chunks the answer drew on, as an HTML list (empty before the end)."""
+    resp = _view(obj).response
+    if resp is None or not resp.sources:
+        return ""
+    items = "".join(f"<li><code>{escape(s.ref)}</code> <small>({s.score:.3f})</small></li>" for s in resp.sources)
+    return f"<b>Sources</b><ol>{items}</ol>"
+
+
+# ---------------------------------------------------------------------- plain text
+def plain(obj: Any, *, sources: bool = True) -> str:
+    """The turn as plain text: the answer, marks for dropped sentences, the sources searched."""
+    view = _view(obj)
+    resp = view.response
+    text = view.answer_text
+    if resp is None:
+        return text + (f"\n({view.note})" if view.note else CURSOR)
+    for d in resp.dropped:
+        text += f"\n[dropped as unsupported: {d.text.strip()} — {d.reason}]"
+    if sources and resp.sources and not (resp.evidence and resp.evidence.pieces):
+        text += "\n\nSources:\n" + "\n".join(f"  [{i}] {s.ref}" for i, s in enumerate(resp.sources, 1))
+    return text
+
+
+def trace_text(obj: Any) -> str:
+    view = _view(obj)
+    return "\n".join(
+        f"  {s.operator:<20} {s.status:<10} {_ms(s.duration_ms)}" for s in view.steps.values()
+    )
+
+
+# ---------------------------------------------------------------------- JSON
+def to_json(obj: Any) -> dict[str, Any]:
+    """The turn as a JSON-able dict: the Response's fields plus timing of the turn itself."""
+    view = _view(obj)
+    if view.response is None:
+        data: dict[str, Any] = {"text": view.answer_text, "done": False}
+        if view.evidence is not None:
+            data["evidence"] = view.evidence.to_dict()
+        return data
+    data = view.response.to_dict()
+    for key in ("first_content_s", "duration_s"):
+        value = getattr(obj, key, None)
+        if value is not None:
+            data[key] = round(value, 4)
+    return data
+
+
+def mimebundle(obj: Any, *, trace: bool = False) -> dict[str, Any]:
+    """Everything a notebook front end may pick from."""
+    md = markdown(obj, trace=trace)
+    return {"text/markdown": md, "text/plain": plain(obj)}
+
+
+def jsonl(objs: Iterable[Any]) -> str:
+    return "\n".join(json.dumps(to_json(o), ensure_ascii=False) for o in objs)

@@ -1,0 +1,133 @@
+"""Is each generated sentence supported by the evidence? Keep it, or drop it and say why.
+
+A small model asked to answer from a few passages will still invent: a port number that
+is not in them, a method name that sounds right, a cheerful sentence about itself. A
+sentence of the synthesis is kept only when
+
+1. every *claim* it makes can be found in the evidence or the question: numbers, code
+   names (``env.submit()``, ``max_tokens``, ``LocalEnvironment``), paths and ``quoted``
+   code — these are what a user would copy, so they must be exact;
+2. most of its content words are there too (``min_support`` of its terms, counted the
+   way the search index counts them, so Chinese works: jieba words and bigrams);
+3. it says something: a sentence with no content word ("Sure!") is filler and removed
+   silently; one that only repeats itself (a loop) is dropped.
+
+A generated code block is kept (its local names are the model's to choose), but the
+library names it calls (``env.submit()``, ``from x import Y``) are checked like claims,
+and those not found in the evidence are reported in ``Verdict.unverified`` so the user
+sees which parts of the code the sources do not back.
+
+Citations like ``[2]`` are checked too: a number that names no piece of evidence is
+removed from the sentence. The checker is deliberately lexical and strict: it cannot
+tell a faithful paraphrase in other words from an invention, so it prefers to drop.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from studio_nb.services.text import identifiers, terms
+
+_CITE = re.compile(r"\s*\[(\d{1,2})\]")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
+_PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(?:py|md|yaml|yml|json|toml|txt|ipynb|sh|cfg)\b")
+_QUOTED = re.compile(r"`([^`\n]{1,80})`")
+_FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.DOTALL)
+#: library names a code block relies on: what it imports, and the classes it instantiates
+_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ]+)|import\s+([\w.]+))", re.M)
+_CLASS_CALL = re.compile(r"\b([A-Z][A-Za-z0-9]+)\s*\(")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*\[])|(?<=[。！？；])|\n+")
+#: numbers too small or common to be claims ("1 sentence", "step 2")
+_TRIVIAL_NUMBERS = frozenset({"0", "1", "2", "3"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One sentence of a synthesis and what the check decided about it."""
+
+    text: str  # the sentence as it will be shown (invalid citations removed)
+    kept: bool
+    reason: str | None = None  # why it was dropped
+    support: float = 1.0  # share of its content terms found in the evidence
+    filler: bool = False  # dropped silently: it said nothing
+    unverified: tuple[str, ...] = ()  # in a kept code block: API names the evidence does not show
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of generated text; a fenced code block is one 'sentence'."""
+    out: list[str] = []
+    pos = 0
+    for m in _FENCE.finditer(text):
+        out.extend(s for s in _SENTENCE.split(text[pos : m.start()]) if s and s.strip())
+        out.append(m.group(0).strip())
+        pos = m.end()
+    out.extend(s for s in _SENTENCE.split(text[pos:]) if s and s.strip())
+    return [s.strip() for s in out]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def _found(claim: str, haystack: str) -> bool:
+    claim = _norm(claim).strip("().,;:`'\" ")
+    return not claim or claim in haystack or claim.replace("()", "") in haystack
+
+
+class GroundingChecker:
+    """``check(text, evidence, question)`` -> one Verdict per sentence (see module docstring)."""
+
+    def __init__(self, min_support: float = 0.6) -> None:
+        self.min_support = min_support
+
+    def claims(self, sentence: str) -> list[str]:
+        """What in ``sentence`` must appear verbatim in the evidence."""
+        found = [m.group(0) for m in _NUMBER.finditer(sentence) if m.group(0) not in _TRIVIAL_NUMBERS]
+        found += identifiers(sentence)
+        found += [m.group(0) for m in _PATH.finditer(sentence)]
+        found += [m.group(1) for m in _QUOTED.finditer(sentence)]
+        return found
+
+    def check(self, text: str, evidence: Sequence[str], question: str = "") -> list[Verdict]:
+        source = _norm("\n".join(evidence) + "\n" + question)
+        known = set(terms("\n".join(evidence) + "\n" + question))
+        n_pieces = len(evidence)
+        verdicts = []
+        for raw in split_sentences(text):
+            sentence = _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= n_pieces else "", raw).strip()
+            verdicts.append(self.check_sentence(sentence, source, known))
+        return verdicts
+
+    def check_sentence(self, sentence: str, source: str, known: set[str]) -> Verdict:
+        from studio_nb.services.evidence.loops import find_loop
+
+        if sentence.startswith("```"):
+            return self.check_code(sentence, source)
+        bare = _CITE.sub("", sentence)
+        own = set(terms(bare))
+        if not own:
+            return Verdict(sentence, False, "says nothing", 0.0, filler=True)
+        if find_loop(bare) is not None:
+            return Verdict(sentence, False, "repeats itself", 0.0)
+        missing = [c for c in self.claims(bare) if not _found(c, source)]
+        support = len(own & known) / len(own)
+        if missing:
+            return Verdict(sentence, False, f"states {missing[0]!r}, which is not in the sources", support)
+        if support < self.min_support:
+            return Verdict(sentence, False, f"only {support:.0%} of its words are in the sources", support)
+        return Verdict(sentence, True, None, support)
+
+    def check_code(self, block: str, source: str) -> Verdict:
+        """A code block: kept, with the library names it uses that the evidence lacks."""
+        from studio_nb.services.evidence.loops import find_loop
+
+        if find_loop(block, n=8, repeats=4) is not None:  # code repeats names by nature: be lenient
+            return Verdict(block, False, "repeats itself", 0.0)
+        names = []
+        for m in _IMPORT.finditer(block):
+            names += [m.group(1) or m.group(3)] + [n.strip() for n in (m.group(2) or "").split(",") if n.strip()]
+        names += [m.group(1) for m in _CLASS_CALL.finditer(block)]
+        missing = tuple(dict.fromkeys(n for n in names if not _found(n, source)))
+        return Verdict(block, True, None, 1.0, unverified=missing)

@@ -1,0 +1,178 @@
+"""Cut a retrieved chunk into the units evidence is chosen from: sentences, lines, code.
+
+A chunk (a section of a Markdown file, a function of an example) is too long to show as
+an answer, and a fact a user asks for (a default value, a command, a parameter) usually
+sits in one sentence, one list item, one table row or one short code block. Units keep
+their line numbers, so every piece of evidence can be cited as ``path:L12-L14``.
+
+Rules, in order:
+- a fenced code block is one unit (cut into runs of lines when it is long);
+- list items, table rows and other short lines are one unit each;
+- a paragraph of prose is cut into sentences at ``. ! ?`` followed by a space and at
+  ``。！？；`` (Chinese needs no space), never inside an identifier like ``env.submit()``;
+- headings are not units (they are context: they are shown with the piece, not as it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+# a sentence ends at .!? followed by whitespace (English) or right after 。！？；(Chinese)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*\[])|(?<=[。！？；])")
+_CODE_START = re.compile(r"^\s*(?:from\s+[\w.]+\s+import|import\s+\w|def\s+\w|class\s+\w|return\b|@\w|#\s|\$\s|>>>)")
+_SYMBOLS = re.compile(r"[^\w\s\u3400-\u9fff，。：；！？、（）“”]")
+MAX_CODE_LINES = 4
+
+
+def looks_like_code(line: str) -> bool:
+    """A line of code outside a fence (a chunk cut inside a code block, indented code)."""
+    stripped = line.strip()
+    if _CODE_START.match(stripped) or stripped.endswith(("(", "{", "[", ",")) or "-->" in stripped:
+        return True
+    return len(stripped) > 8 and len(_SYMBOLS.findall(stripped)) / len(stripped) > 0.15
+MAX_UNIT_CHARS = 400
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One candidate piece of evidence: its text and the 1-based lines it spans."""
+
+    text: str
+    start_line: int
+    end_line: int
+    kind: str  # "sentence" | "line" | "code"
+    lead_in: bool = False  # ends with ":"/"：" — it introduces what follows (a command, a list)
+    #: what gives the unit its meaning when read alone: a table row's header row, the
+    #: lead-in line of a list item ("Options:"). Scored with the unit, shown with a table row.
+    context: str = ""
+
+
+def _clean(line: str) -> str:
+    return line.strip()
+
+
+def _sentences(paragraph: list[tuple[int, str]]) -> list[Unit]:
+    """Sentences of a prose paragraph (lines joined), each with the lines it spans."""
+    out: list[Unit] = []
+    text, starts = "", []  # starts[i] = (offset in text, line number)
+    for no, line in paragraph:
+        if text and not text.endswith(" ") and not re.search(r"[\u3400-\u9fff]$", text):
+            text += " "
+        starts.append((len(text), no))
+        text += line.strip()
+    pos = 0
+    pieces = [p for p in _SENTENCE_END.split(text)]
+    for piece in pieces:
+        begin = text.find(piece, pos)
+        end = begin + len(piece)
+        pos = end
+        begin += len(piece) - len(piece.lstrip())  # the sentence starts at its first letter
+        sentence = piece.strip()
+        if not sentence:
+            continue
+        first = max(no for off, no in starts if off <= begin) if starts else 0
+        last = max(no for off, no in starts if off < max(end, begin + 1))
+        out.append(Unit(sentence[:MAX_UNIT_CHARS], first, last, "sentence", sentence.endswith((":", "："))))
+    return out
+
+
+def split_code(text: str, start_line: int = 1, max_lines: int = MAX_CODE_LINES) -> list[Unit]:
+    """Units of source code: runs of non-blank lines (a statement group, a docstring), cut
+    at ``max_lines``; the blank lines a programmer left are where the thoughts change."""
+    units: list[Unit] = []
+    run: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        for i in range(0, len(run), max_lines):
+            part = run[i : i + max_lines]
+            units.append(Unit("\n".join(line.rstrip() for _, line in part), part[0][0], part[-1][0], "code"))
+        run.clear()
+
+    for offset, raw in enumerate(text.split("\n")):
+        if raw.strip():
+            run.append((start_line + offset, raw))
+        elif run:
+            flush()
+    if run:
+        flush()
+    return units
+
+
+def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[Unit]:
+    """The units of a chunk whose first line is line ``start_line`` of its file
+    (``code=True`` for a chunk of a source file rather than of a document)."""
+    if code:
+        return split_code(text, start_line)
+    units: list[Unit] = []
+    lines = text.split("\n")
+    paragraph: list[tuple[int, str]] = []
+    code: list[tuple[int, str]] = []
+    fence: str | None = None
+    table_header = ""  # the first row of the table being read
+    lead_in = ""  # the last line that introduced a list ("Options:")
+
+    def flush_paragraph() -> None:
+        if paragraph:
+            units.extend(_sentences(paragraph))
+            paragraph.clear()
+
+    def flush_code() -> None:
+        body = [(no, line) for no, line in code if line.strip()]
+        for i in range(0, len(body), MAX_CODE_LINES):
+            run = body[i : i + MAX_CODE_LINES]
+            if run:
+                units.append(Unit("\n".join(line.rstrip() for _, line in run), run[0][0], run[-1][0], "code"))
+        code.clear()
+
+    for offset, raw in enumerate(lines):
+        no = start_line + offset
+        m = _FENCE.match(raw)
+        if m:
+            if fence is None:
+                flush_paragraph()
+                fence = m.group(1)[0] * 3
+            elif m.group(1).startswith(fence):
+                flush_code()
+                fence = None
+            continue
+        if fence is not None:
+            code.append((no, raw))
+            continue
+        line = _clean(raw)
+        if not line:
+            flush_paragraph()
+            table_header = lead_in = ""
+            continue
+        if _HEADING.match(raw) or _TABLE_RULE.match(raw) or set(line) <= set("-=*_|:# "):
+            flush_paragraph()
+            if _HEADING.match(raw):
+                table_header = lead_in = ""
+            continue
+        if "|" in line and (line.startswith("|") or line.count("|") >= 2):
+            flush_paragraph()
+            row = " | ".join(c.strip() for c in line.strip("|").split("|"))
+            if not table_header:
+                table_header = row
+            units.append(Unit(row[:MAX_UNIT_CHARS], no, no, "line", False, "" if row == table_header else table_header))
+            continue
+        if _LIST.match(raw) or raw.startswith(("    ", "\t")) or len(line) < 60:
+            # list items, indented code and short lines stand on their own
+            flush_paragraph()
+            if units and units[-1].lead_in and units[-1].end_line >= no - 1:
+                lead_in = units[-1].text
+            is_lead = line.endswith((":", "：")) and not looks_like_code(line)
+            kind = "code" if not _LIST.match(raw) and looks_like_code(raw) else "line"
+            units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if _LIST.match(raw) else ""))
+            if is_lead:
+                lead_in = line
+            continue
+        paragraph.append((no, raw))
+    flush_paragraph()
+    if code:  # an unclosed fence (a chunk cut inside a code block)
+        flush_code()
+    return units

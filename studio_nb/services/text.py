@@ -1,0 +1,49 @@
+"""Text helpers every service shares: how Chinese a text is, its terms, its identifiers.
+
+Most of the SAGE docs are Chinese, the default embedding model is English-only, and
+questions mix both with code names. Several services need the same three answers about a
+text, so they live here once:
+
+- ``cjk_share``: how much of a text is Chinese, counted in words (one CJK character is
+  about a word, an English word about four letters), 0.0 for English, 1.0 for Chinese;
+- ``terms``: the search terms of a text (the BM25 tokenizer's: jieba words and character
+  bigrams for Chinese, stemmed lowercase words and identifier parts for Latin text);
+- ``identifiers``: code-like names in a text (``LocalEnvironment``, ``env.submit()``,
+  ``max_tokens``, ``--data-dir``), which must be matched exactly, not as words.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: CJK ideographs, kana and hangul (the scripts written without spaces)
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+CJK = re.compile(f"[{CJK_CHARS}]")
+CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_LATIN = re.compile(r"[A-Za-z]")
+_IDENT = re.compile(
+    r"--?[a-z][\w-]+"  # command-line options
+    r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?"  # dotted names, calls
+    r"|[A-Za-z_]\w*\(\)"  # calls
+    r"|[a-z]+(?:_[a-z0-9]+)+"  # snake_case
+    r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+"  # CamelCase
+    r"|[A-Z]{2,}[a-z]+\w*"  # RAGPipeline, HTTPServer
+)
+
+
+def cjk_share(text: str) -> float:
+    """Share of the words of ``text`` that are Chinese/Japanese/Korean (0 for pure English)."""
+    cjk, latin = len(CJK.findall(text)), len(_LATIN.findall(text))
+    return cjk / (cjk + latin / 4) if cjk or latin else 0.0
+
+
+def terms(text: str) -> list[str]:
+    """Search terms of ``text`` (duplicates kept), as the BM25 index sees them."""
+    from studio_nb.services.knowledge.lexical_tokens import tokenize
+
+    return tokenize(text)
+
+
+def identifiers(text: str) -> list[str]:
+    """Code-like names in ``text``, as written (``env.submit()``, ``max_tokens``, ``--k``)."""
+    return [m.group(0) for m in _IDENT.finditer(text)]
