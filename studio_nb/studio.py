@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import importlib.resources
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+from studio_nb.access import check_session
 from studio_nb.config import load_config, substitute
-from studio_nb.errors import UnknownSessionError
 from studio_nb.kernel import Pipeline, RequestContext, StepEvent
 from studio_nb.kernel.context import new_request_id
 from studio_nb.kernel.sync import iterate_sync, run_sync
@@ -27,6 +29,8 @@ from studio_nb.messages import Response, StreamChunk, TextDelta, UserMessage
 BUNDLED_DOCS_DOMAIN = "studio_nb_docs"
 #: words that send a question to studio-nb's own documentation
 BUNDLED_DOCS_KEYWORDS = ("studio-nb", "studio_nb", "studio nb", "sage_chat", "chatpanel", "jupyter_ext")
+#: per-session toggles kept in memory (least recently used dropped first)
+MAX_SESSION_TOGGLES = 10_000
 
 
 def bundled_docs_path() -> Path:
@@ -60,6 +64,10 @@ class StudioPipeline:
         self.pipeline = pipeline
         self.config = config
         self._docs_ingested = False
+        # (user, session_id) -> nodes that session switched off; keyed by user too, so two
+        # users' sessions with the same id never share toggles
+        self._session_off: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._toggle_lock = threading.Lock()
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> Any:
@@ -89,7 +97,11 @@ class StudioPipeline:
         """The KnowledgeManager (domains, ingest, search)."""
         from studio_nb.services import shared
 
-        return shared.knowledge_manager(self.config["data_dir"], self.config["embedding_model"])
+        km = shared.knowledge_manager(self.config["data_dir"], self.config["embedding_model"])
+        shared_domains = self.config.get("shared_domains")
+        if shared_domains is not None:  # the bundled docs are always shared
+            km.shared_domains = frozenset([*shared_domains, BUNDLED_DOCS_DOMAIN])
+        return km
 
     # ------------------------------------------------------------------ lifecycle
     def warm_up(self, progress: bool = False) -> "StudioPipeline":
@@ -112,10 +124,45 @@ class StudioPipeline:
 
     # ------------------------------------------------------------------ chatting
     def _check_owner(self, session_id: str, user: str) -> None:
-        owner = self.memory.owner(session_id)
-        if owner is not None and owner != user:
-            # the same answer as for a session that does not exist: no probing of others' ids
-            raise UnknownSessionError(f"no session {session_id!r} for user {user!r}")
+        # the one ownership rule (studio_nb.access): another user's session is "unknown"
+        check_session(self.memory, session_id, user, must_exist=False)
+
+    # ------------------------------------------------------------------ toggles
+    def set_session_enabled(self, name: str, enabled: bool, *, session_id: str, user: str) -> frozenset[str]:
+        """Switch node ``name`` off (or back on) for one session of ``user`` only (A/B).
+
+        The global switch (``pipeline.set_enabled``) changes every user's pipeline; this
+        one is carried by each request of the session (``RequestContext.disabled``).
+        Returns the session's switched-off nodes.
+        """
+        self.pipeline.check_toggle(name, enabled)  # same wiring rules as the global switch
+        self._check_owner(session_id, user)
+        key = (user, session_id)
+        with self._toggle_lock:
+            off = set(self._session_off.pop(key, frozenset()))
+            off.discard(name) if enabled else off.add(name)
+            if off:
+                self._session_off[key] = frozenset(off)
+                while len(self._session_off) > MAX_SESSION_TOGGLES:
+                    self._session_off.popitem(last=False)
+            return frozenset(off)
+
+    def session_disabled(self, session_id: str | None, user: str | None) -> frozenset[str]:
+        """The nodes ``user`` switched off for ``session_id``."""
+        if session_id is None or user is None:
+            return frozenset()
+        with self._toggle_lock:
+            return self._session_off.get((user, session_id), frozenset())
+
+    def graph(self, *, session_id: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """The pipeline graph as ``user``'s session sees it: ``enabled`` is what will run,
+        ``enabled_globally`` the admin's switch."""
+        graph = self.pipeline.graph()
+        off = self.session_disabled(session_id, user)
+        for node in graph["nodes"]:
+            node["enabled_globally"] = node["enabled"]
+            node["enabled"] = node["enabled"] and node["name"] not in off
+        return graph
 
     async def astream(
         self,
@@ -142,7 +189,8 @@ class StudioPipeline:
             text, session_id=session_id, request_id=rid, user=user, priority=priority,
             domains=tuple(domains) if domains else None,
         )
-        ctx = RequestContext(request_id=rid, session_id=session_id, priority=priority, user=user)
+        ctx = RequestContext(request_id=rid, session_id=session_id, priority=priority, user=user,
+                             disabled=self.session_disabled(session_id, user))
         attempt = 0
         async for item in self.pipeline.astream(msg, events=events, context=ctx):
             if isinstance(item, StreamChunk):
@@ -170,18 +218,29 @@ class StudioPipeline:
         return run_sync(lambda: self.achat(text, **kw))
 
     # ------------------------------------------------------------------ knowledge
-    def ingest(self, path: str | Path, domain: str, progress: bool = True) -> Any:
-        report = self.knowledge.ingest(path, domain, progress=progress)
+    def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
+               admin: bool = False, shared: bool = False) -> Any:
+        """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager)."""
+        report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared)
         self._add_route(domain)
         return report
 
-    def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid") -> list[Any]:
+    def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid",
+               *, user: str | None = None) -> list[Any]:
+        """Search the domains ``user`` may read (None: all)."""
         self.knowledge.warm_up()
-        return self.knowledge.search(query, domains=domains, k=k, mode=mode)
+        return self.knowledge.search(query, domains=domains, k=k, mode=mode, user=user)
 
     # ------------------------------------------------------------------ status
-    def health(self) -> dict[str, Any]:
-        """What is loaded, how big the indexes are, and which versions run."""
+    def health(self, *, detail: bool = True) -> dict[str, Any]:
+        """What is loaded, how big the indexes are, and which versions run.
+
+        ``detail=False`` (what a server shows its non-admin users) leaves out paths,
+        versions, configuration and other users' domains: only the status.
+        """
+        if not detail:
+            ops = {op.name: op._warm for op in self.pipeline.operators()}
+            return {"status": "ready" if all(ops.values()) else "warming", "engine": self.config["engine"]}
         ops = {op.name: op._warm for op in self.pipeline.operators()}
         llm = self.pipeline["llm_inference"]
         client = getattr(llm, "client", None)
