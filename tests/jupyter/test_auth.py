@@ -34,6 +34,27 @@ async def test_no_token_is_refused_everywhere(server_extra, jp_serverapp, jp_ws_
     assert (await jp_fetch("studio", "api", "health")).code == 200
 
 
+ROUTES = [("GET", ("pipeline",)), ("PUT", ("pipeline", "nodes", "knowledge_rag")), ("GET", ("sessions",)),
+          ("GET", ("sessions", "s1")), ("DELETE", ("sessions", "s1")), ("GET", ("sessions", "s1", "export")),
+          ("GET", ("knowledge",)), ("POST", ("knowledge", "d1", "files")), ("GET", ("search",)),
+          ("GET", ("health",))]
+
+
+@pytest.mark.parametrize("server_extra", [{"identity_provider_class": TwoUsers}])
+async def test_every_route_refuses_no_token_and_a_wrong_token(server_extra, jp_fetch, jp_ws_fetch):
+    """Issue #11 "what held": every REST route and the socket answer 403 to strangers."""
+    for headers in ({"Authorization": ""}, {"Authorization": "token mallory-token"}):
+        with pytest.raises(HTTPClientError) as ws_err:
+            await jp_ws_fetch("studio", "api", "chat", headers=dict(headers))
+        assert ws_err.value.code == 403
+        for method, parts in ROUTES:
+            body = b"{}" if method in ("PUT", "POST") else None
+            with pytest.raises(HTTPClientError) as err:
+                await jp_fetch("studio", "api", *parts, method=method, body=body, headers=dict(headers),
+                               params={"q": "x"})
+            assert err.value.code == 403, (headers, method, parts)
+
+
 async def _login_cookie(jp_fetch, port) -> str:
     """What a browser holds after opening the page with ?token=: the login cookie and _xsrf.
 
