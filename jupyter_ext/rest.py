@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sqlite3
 from dataclasses import asdict, is_dataclass
@@ -312,8 +313,6 @@ def _save_files(root: Path, domain: str, files: list[Any]) -> list[dict[str, Any
             saved.append({"name": name, "bytes": len(f["body"])})
         return saved
     finally:
-        import os
-
         os.close(dir_fd)
 
 

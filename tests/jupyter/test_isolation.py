@@ -143,6 +143,7 @@ async def test_f4_toggles_are_per_session_and_global_ones_admin_only(jp_fetch, s
     assert err["code"] == "forbidden"
     err = await api(jp_fetch, "pipeline", "nodes", "memory_loader", method="PUT", headers=BOB, expect=403,
                     body=json.dumps({"enabled": False, "scope": "global"}))
+    assert err["code"] == "forbidden" and "session_id" in err["message"]  # the message says what to do instead
 
     def state(graph, name="knowledge_rag"):
         return next(n["enabled"] for n in graph["nodes"] if n["name"] == name)
