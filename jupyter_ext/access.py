@@ -1,38 +1,59 @@
-"""Who may touch a session: its owner, the Jupyter user who created it.
+"""Who is asking, and what they may do: the Jupyter side of studio-nb's access rules.
 
-One rule for the WebSocket and REST handlers, so they cannot drift apart: a session that
-does not exist is ``unknown_session`` (404), another user's session is ``forbidden`` (403).
+* :func:`request_user` names the user sessions and uploads are owned by.
+* :func:`is_admin` says whether they may change what every user sees (global pipeline
+  toggles, shared knowledge domains, the server's details in ``health``).
+* Session ownership itself is ``studio_nb.access.check_session`` (re-exported here), the
+  same function the magic, the panel and the memory store use: another user's session
+  and a missing one both answer ``unknown_session`` (404), so ids cannot be probed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from studio_nb.access import check_session
 
-class AccessDenied(Exception):
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+__all__ = ["check_session", "is_admin", "is_single_user", "request_user", "user_name"]
+
+
+def _builtin_providers() -> tuple[type, ...]:
+    from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider
+
+    return (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
+
+
+def is_single_user(handler: Any) -> bool:
+    """True for Jupyter's own token/password login: one shared secret, hence one person.
+
+    Checked by class identity, not by name or ``isinstance``: a custom provider that
+    subclasses ``IdentityProvider`` (or is merely called that) names real users and must
+    not be folded into one.
+    """
+    if not handler.settings.get("studio_shared_token_user"):
+        return False
+    return type(handler.identity_provider) in _builtin_providers()
 
 
 def request_user(handler: Any) -> str:
     """The name sessions are owned by, for the user authenticated on ``handler``.
 
-    Jupyter's built-in token/password login has one shared secret and invents a random
-    anonymous user per browser (per request for token-only clients), which would make a
-    session unreachable from the next request. Such a server is single-user by design, so
-    its requests all map to ``StudioExtension.shared_token_user``. Any other identity
-    provider (JupyterHub, a custom one) names real users, and their names are used.
+    Jupyter's built-in login invents a random anonymous user per browser (per request for
+    token-only clients), which would make a session unreachable from the next request.
+    Such a server is single-user by design, so its requests all map to
+    ``StudioExtension.shared_token_user``. Any other identity provider (JupyterHub, a
+    custom one) names real users, and their names are used.
     """
-    shared = handler.settings.get("studio_shared_token_user")
-    if shared and type(handler.identity_provider).__name__ in _BUILTIN_PROVIDERS:
-        return shared
+    if is_single_user(handler):
+        return handler.settings["studio_shared_token_user"]
     return user_name(handler.current_user)
 
 
-_BUILTIN_PROVIDERS = {"IdentityProvider", "PasswordIdentityProvider", "LegacyIdentityProvider"}
+def is_admin(handler: Any) -> bool:
+    """The single user of a single-user server, or a name in ``StudioExtension.admin_users``."""
+    if is_single_user(handler):
+        return True
+    return request_user(handler) in set(handler.settings.get("studio_admin_users") or ())
 
 
 def user_name(current_user: Any) -> str:
@@ -44,18 +65,3 @@ def user_name(current_user: Any) -> str:
     if isinstance(current_user, dict):
         return str(current_user.get("username") or current_user.get("name"))
     return str(current_user)
-
-
-def check_session(memory: Any, session_id: str, user: str, *, must_exist: bool) -> str | None:
-    """Raise AccessDenied unless ``user`` may use ``session_id``; returns its owner.
-
-    ``must_exist=False`` lets a chat start a new session (owner None).
-    """
-    owner = memory.owner(session_id)
-    if owner is None:
-        if must_exist:
-            raise AccessDenied("unknown_session", f"no session {session_id!r}; list yours at studio/api/sessions", 404)
-        return None
-    if owner != user:
-        raise AccessDenied("forbidden", f"session {session_id!r} belongs to another user; use a session of yours", 403)
-    return owner

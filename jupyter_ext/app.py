@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
-from traitlets import Bool, Dict, Enum, Int, Unicode
+from traitlets import Bool, Dict, Enum, Int, List, Unicode
 
 from jupyter_ext.runtime import StudioRuntime, load_factory
 
@@ -74,10 +74,28 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         "providers (JupyterHub, custom) always use their real user names.",
     )
     warm_up_on_start = Bool(True, config=True, help="Load models in the background as soon as the server starts.")
+    admin_users = List(
+        Unicode(), [], config=True,
+        help="Users who may change what everyone sees: global pipeline toggles, shared knowledge domains "
+        "(upload with ?scope=shared), the server's details in studio/api/health. With Jupyter's built-in "
+        "token/password login the one user is the admin.",
+    )
+    shared_domains = List(
+        Unicode(), None, allow_none=True, config=True,
+        help="Shared (admin-ingested) knowledge domains every user may read. None: all of them. The "
+        "bundled studio_nb_docs is always shared; each user's uploads are private to them either way.",
+    )
+    workspace = Unicode(
+        "", config=True,
+        help="Folder the file tools (read_file, list_files) may read. Empty: ServerApp.root_dir. "
+        "'{user}' is replaced by the user's name (e.g. '/home/{user}'): one folder per user.",
+    )
 
     # ---------------------------------------------------------------- settings
     def factory_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"engine": self.engine}
+        kw: dict[str, Any] = {"engine": self.engine, "workspace": self.tool_workspace()}
+        if self.shared_domains is not None:
+            kw["shared_domains"] = list(self.shared_domains)
         if self.pipeline_yaml:
             kw["pipeline"] = str(Path(self.pipeline_yaml).expanduser())
         if self.data_dir:
@@ -95,12 +113,17 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         factory = load_factory(self.pipeline_factory)
         return factory(config=self.config_file or None, **self.factory_kwargs())
 
-    def upload_root(self) -> Path:
-        if self.data_dir:
-            return Path(self.data_dir).expanduser() / "uploads"
-        from jupyter_core.paths import jupyter_data_dir
+    def tool_workspace(self) -> str:
+        """The file tools' folder: the ``workspace`` trait, else Jupyter's root_dir (never
+        the server's launch directory)."""
+        if self.workspace:
+            return os.path.expanduser(self.workspace)
+        return str(Path(self.serverapp.root_dir).expanduser().resolve())
 
-        return Path(jupyter_data_dir()) / "studio_nb" / "uploads"
+    def upload_root(self) -> str:
+        """``<data_dir>/uploads`` when the trait names the data dir; empty: the pipeline's own
+        data dir decides (its config, then $STUDIO_NB_DATA_DIR, then ~/.studio_nb)."""
+        return str(Path(self.data_dir).expanduser() / "uploads") if self.data_dir else ""
 
     def initialize_settings(self) -> None:
         t0 = time.perf_counter()
@@ -115,8 +138,9 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
             studio_max_message_size=self.max_message_size,
             studio_ws_hard_limit=4 * self.max_message_size + 4096,
             studio_upload_max_bytes=self.upload_max_bytes,
-            studio_upload_root=str(self.upload_root()),
+            studio_upload_root=self.upload_root(),
             studio_shared_token_user=self.shared_token_user,
+            studio_admin_users=frozenset(self.admin_users),
         )
         self.init_s = time.perf_counter() - t0
 

@@ -2,7 +2,9 @@
 
 The template only receives values the server owns (base URL, XSRF token, static URL),
 autoescaped; everything else the page shows comes from the API at run time and is put
-into the DOM as text by app.js, never as HTML.
+into the DOM as text by app.js, never as HTML. As a second wall the page's
+Content-Security-Policy allows scripts, styles and connections from the server itself
+only: an injected inline script or a script from elsewhere would not run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,23 @@ from tornado import web
 
 class StudioPageHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler):
     auth_resource = "studio_nb:chat"
+
+    @property
+    def content_security_policy(self) -> str:
+        """Jupyter's policy (frame-ancestors, report-uri) plus script/style/connect sources."""
+        if "Content-Security-Policy" in self.settings.get("headers", {}):
+            return super().content_security_policy  # the server's admin set one: theirs wins
+        return "; ".join([
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self' ws: wss:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            super().content_security_policy,
+        ])
 
     @web.authenticated
     @authorized

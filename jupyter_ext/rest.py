@@ -2,15 +2,23 @@
 
 Every handler is an ``APIHandler`` with ``@web.authenticated`` and ``@authorized``, so
 tokens, cookies, XSRF on browser POSTs and origin checks are exactly Jupyter's. Errors
-are JSON ``{"code", "message"}`` with the StudioError code. Blocking work (SQLite, the
-embedder, ingestion) runs in a worker thread so the server loop keeps streaming tokens.
+are JSON ``{"code", "message"}`` with the StudioError code, also for failures nobody
+foresaw (``internal``) and a broken database (``storage_error``). Blocking work (SQLite,
+the embedder, ingestion) runs in a worker thread so the server loop keeps streaming.
+
+Who may do what (DESIGN §6): sessions are their owner's (``studio_nb.access``); knowledge
+domains are shared (read-only) or private to the uploader (the knowledge manager's rule);
+pipeline toggles are per session, global ones and the server's details are the admin's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
+import sqlite3
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +27,23 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from jupyter_ext.access import AccessDenied, check_session, request_user
+from jupyter_ext.access import check_session, is_admin, request_user
 from jupyter_ext.runtime import StudioRuntime
 from studio_nb.errors import StudioError
 
+log = logging.getLogger(__name__)
+
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_STATUS = {"bad_config": 400, "bad_wiring": 409, "unknown_session": 404, "forbidden": 403, "busy": 503}
+_SESSION_ID = re.compile(r"^[A-Za-z0-9._:@+\-]{1,128}$")
+_STATUS = {"bad_config": 400, "bad_wiring": 409, "unknown_session": 404, "forbidden": 403, "busy": 503,
+           "path_escape": 400}
 
 
 class ApiError(web.HTTPError):
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(status, log_message=message.replace("%", "%%"))
+        super().__init__(status, log_message=message)  # tornado escapes '%' in it for the log
         self.code = code
+        self.message = message
 
 
 def jsonable(value: Any) -> Any:
@@ -52,24 +65,33 @@ class StudioAPIHandler(APIHandler):
     def user(self) -> str:
         return request_user(self)
 
+    @property
+    def admin(self) -> bool:
+        return is_admin(self)
+
     async def pipe(self, *, warmed: bool = True) -> Any:
         try:
             return await (self.runtime.ready() if warmed else self.runtime.pipeline())
         except StudioError as exc:
             raise ApiError(503, exc.code, f"the Studio pipeline is unavailable: {exc}") from exc
+        except Exception as exc:  # e.g. a memory database that is not a database
+            raise ApiError(503, _storage_code(exc), "the Studio pipeline could not start: "
+                           f"{type(exc).__name__}; the server log has the details") from exc
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run blocking ``fn`` in a thread; StudioError/AccessDenied become JSON errors."""
+        """Run blocking ``fn`` in a thread; StudioError and storage failures become JSON errors."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except StudioError as exc:
             raise ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc)) from exc
+        except (sqlite3.Error, OSError) as exc:
+            log.exception("Studio storage failed in %s", getattr(fn, "__qualname__", fn))
+            raise ApiError(503, "storage_error", f"the Studio data store failed ({type(exc).__name__}); "
+                           "the server log has the details") from exc
 
-    def own_session(self, pipe: Any, session_id: str) -> None:
-        try:
-            check_session(pipe.memory, session_id, self.user, must_exist=True)
-        except AccessDenied as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from exc
+    async def own_session(self, pipe: Any, session_id: str) -> None:
+        """The one ownership rule: a missing and a foreign session are both ``unknown_session``."""
+        await self.call(check_session, pipe.memory, session_id, self.user, must_exist=True)
 
     def body_json(self) -> dict[str, Any]:
         try:
@@ -84,14 +106,30 @@ class StudioAPIHandler(APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"code": exc.code, "message": exc.log_message.replace("%%", "%")}))
+            self.finish(json.dumps({"code": exc.code, "message": exc.message}))
+            return
+        if exc is not None and not isinstance(exc, web.HTTPError):  # never a bare 500 or a traceback
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"code": _storage_code(exc),
+                                    "message": "the request failed unexpectedly; the server log has the details"}))
             return
         super().write_error(status_code, **kwargs)
 
 
+def _storage_code(exc: BaseException) -> str:
+    return "storage_error" if isinstance(exc, (sqlite3.Error, OSError)) else "internal"
+
+
+def _session_arg(value: Any) -> str:
+    if not isinstance(value, str) or not _SESSION_ID.match(value):
+        raise ApiError(400, "bad_request", "session_id must be 1-128 characters from letters, digits and ._:@+-")
+    return value
+
+
 # ---------------------------------------------------------------- pipeline
 class GraphHandler(StudioAPIHandler):
-    """GET studio/api/pipeline: nodes with layout boxes and live stats, edges, warm-up state."""
+    """GET studio/api/pipeline[?session_id=]: nodes with layout and live stats, edges,
+    warm-up state; ``enabled`` is what runs for the caller's session."""
 
     auth_resource = "studio_nb:pipeline"
 
@@ -99,30 +137,51 @@ class GraphHandler(StudioAPIHandler):
     @authorized
     async def get(self) -> None:
         pipe = await self.pipe(warmed=False)
-        graph = pipe.pipeline.graph()
+        sid = self.get_query_argument("session_id", None)
+        if hasattr(pipe, "graph"):
+            graph = pipe.graph(session_id=_session_arg(sid) if sid else None, user=self.user)
+        else:  # a custom pipeline factory without per-session toggles
+            graph = pipe.pipeline.graph()
         graph["runtime"] = self.runtime.state()
         self.finish(json.dumps(graph, default=str))
 
 
 class NodeHandler(StudioAPIHandler):
-    """PUT/POST studio/api/pipeline/nodes/<name> {"enabled": bool}: hot-toggle a branch."""
+    """PUT/POST studio/api/pipeline/nodes/<name>: switch a branch off or on.
+
+    ``{"enabled": false, "session_id": "s1"}`` switches it for the caller's session only
+    (their A/B); ``{"enabled": false, "scope": "global"}`` (also the meaning of a body
+    without ``session_id``) switches it for everyone and is for admins only (403).
+    """
 
     auth_resource = "studio_nb:pipeline"
 
     @web.authenticated
     @authorized
     async def put(self, name: str) -> None:
-        enabled = self.body_json().get("enabled")
+        body = self.body_json()
+        enabled = body.get("enabled")
         if not isinstance(enabled, bool):
             raise ApiError(400, "bad_request", 'send {"enabled": true} or {"enabled": false}')
+        sid = body.get("session_id")
+        scope = body.get("scope", "session" if sid is not None else "global")
+        if scope not in ("session", "global") or (scope == "session" and sid is None):
+            raise ApiError(400, "bad_request", 'scope is "session" (with a session_id) or "global"')
         pipe = await self.pipe(warmed=False)
         if name not in pipe.pipeline.nodes:
             raise ApiError(404, "unknown_node", f"no node {name!r}; GET studio/api/pipeline lists them")
-        try:
-            pipe.pipeline.set_enabled(name, enabled)
-        except StudioError as exc:
-            raise ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc)) from exc
-        self.finish(json.dumps({"name": name, "enabled": enabled}))
+        if scope == "global":
+            if not self.admin:
+                raise ApiError(403, "forbidden", "global toggles change every user's pipeline and are for the "
+                               'server\'s admins; send {"enabled": ..., "session_id": "<yours>"} to switch it '
+                               "for your session")
+            await self.call(pipe.pipeline.set_enabled, name, enabled)
+            self.finish(json.dumps({"name": name, "enabled": enabled}))
+            return
+        sid = _session_arg(sid)
+        off = await self.call(pipe.set_session_enabled, name, enabled, session_id=sid, user=self.user)
+        self.finish(json.dumps({"name": name, "enabled": enabled, "session_id": sid, "scope": "session",
+                                "disabled": sorted(off)}))
 
     post = put
 
@@ -146,7 +205,7 @@ class SessionHandler(StudioAPIHandler):
     @authorized
     async def get(self, session_id: str) -> None:
         pipe = await self.pipe()
-        self.own_session(pipe, session_id)
+        await self.own_session(pipe, session_id)
         turns = await self.call(pipe.memory.history, session_id, user=self.user)
         self.finish(json.dumps({"session_id": session_id, "turns": jsonable(turns)}, default=str))
 
@@ -154,7 +213,7 @@ class SessionHandler(StudioAPIHandler):
     @authorized
     async def delete(self, session_id: str) -> None:
         pipe = await self.pipe()
-        self.own_session(pipe, session_id)
+        await self.own_session(pipe, session_id)
         turns = await self.call(pipe.memory.clear, session_id, user=self.user)
         self.finish(json.dumps({"session_id": session_id, "deleted_turns": turns}))
 
@@ -169,7 +228,7 @@ class ExportHandler(StudioAPIHandler):
         if fmt not in ("markdown", "json"):
             raise ApiError(400, "bad_request", f"unknown format {fmt!r}; use format=markdown or format=json")
         pipe = await self.pipe()
-        self.own_session(pipe, session_id)
+        await self.own_session(pipe, session_id)
         text = await self.call(pipe.memory.export, session_id, fmt, user=self.user)
         ext, mime = ("md", "text/markdown") if fmt == "markdown" else ("json", "application/json")
         self.set_header("Content-Disposition", f'attachment; filename="{_SAFE_NAME.sub("_", session_id)}.{ext}"')
@@ -178,7 +237,7 @@ class ExportHandler(StudioAPIHandler):
 
 # ---------------------------------------------------------------- knowledge
 class DomainsHandler(StudioAPIHandler):
-    """GET studio/api/knowledge: the knowledge domains and their sizes."""
+    """GET studio/api/knowledge: the domains the caller may read (shared and their own)."""
 
     auth_resource = "studio_nb:knowledge"
 
@@ -186,15 +245,21 @@ class DomainsHandler(StudioAPIHandler):
     @authorized
     async def get(self) -> None:
         pipe = await self.pipe()
-        domains = await self.call(pipe.knowledge.domains)
-        self.finish(json.dumps({"domains": jsonable(domains)}, default=str))
+        domains = jsonable(await self.call(pipe.knowledge.domains, user=self.user))
+        if not self.admin:  # where the data lives is the admin's business
+            for d in domains:
+                d.pop("path", None)
+        self.finish(json.dumps({"domains": domains}, default=str))
 
 
 class UploadHandler(StudioAPIHandler):
-    """POST studio/api/knowledge/<domain>/files (multipart): save, ingest, return the report.
+    """POST studio/api/knowledge/<domain>/files[?scope=shared] (multipart): save, ingest, report.
 
-    Files land in ``<upload_root>/<domain>/`` under sanitised names and the whole folder
-    is ingested incrementally, so earlier uploads to the domain are kept.
+    The domain name and the caller's right to write it are checked before a byte is
+    saved. Files land in ``<data_dir>/uploads/<domain>/`` under sanitised names, written
+    through directory fds that never follow a link; the folder is then ingested
+    incrementally, so earlier uploads to the domain are kept. A new domain is private to
+    the uploader; an admin may create a shared one with ``?scope=shared``.
     """
 
     auth_resource = "studio_nb:knowledge"
@@ -202,29 +267,53 @@ class UploadHandler(StudioAPIHandler):
     @web.authenticated
     @authorized
     async def post(self, domain: str) -> None:
+        from studio_nb.services.knowledge.manager import check_domain_name
+
+        await self.call(check_domain_name, domain)  # "." and ".." end here: 400 bad_config
         limit = self.settings["studio_upload_max_bytes"]
         if len(self.request.body) > limit:
             raise ApiError(413, "too_large", f"upload is {len(self.request.body)} bytes; the limit is {limit} bytes")
         files = [f for parts in self.request.files.values() for f in parts]
         if not files:
             raise ApiError(400, "bad_request", "no files in the request; send multipart/form-data with file fields")
+        shared = self.get_query_argument("scope", "private") == "shared"
+        if shared and not self.admin:
+            raise ApiError(403, "forbidden", "only the server's admins create shared domains; omit scope=shared")
         pipe = await self.pipe()
-        target = Path(self.settings["studio_upload_root"]) / _SAFE_NAME.sub("_", domain)
-        saved = await asyncio.to_thread(_save_files, target, files)
-        report = await self.call(pipe.ingest, target, domain, progress=False)
+        await self.call(pipe.knowledge.check_write, domain, self.user, admin=self.admin)
+        root = Path(self.upload_root(pipe))
+        saved = await self.call(_save_files, root, domain, files)
+        report = await self.call(pipe.ingest, root / domain, domain, progress=False, user=self.user,
+                                 admin=self.admin, shared=shared)
         self.set_status(201)
         self.finish(json.dumps({"domain": domain, "saved": saved, "report": jsonable(report)}, default=str))
 
+    def upload_root(self, pipe: Any) -> str:
+        """``<data_dir>/uploads`` of the running pipeline (so STUDIO_NB_DATA_DIR counts too)."""
+        configured = self.settings.get("studio_upload_root")
+        if configured:
+            return configured
+        data_dir = getattr(pipe, "config", {}).get("data_dir")
+        if not data_dir:
+            raise ApiError(503, "bad_config", "the pipeline has no data_dir; set StudioExtension.data_dir")
+        return str(Path(data_dir) / "uploads")
 
-def _save_files(target: Path, files: list[Any]) -> list[dict[str, Any]]:
-    target.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for f in files:
-        name = _SAFE_NAME.sub("_", Path(f["filename"] or "upload").name).lstrip(".")[:128] or "upload"
-        path = target / name
-        path.write_bytes(f["body"])
-        saved.append({"name": name, "bytes": len(f["body"])})
-    return saved
+
+def _save_files(root: Path, domain: str, files: list[Any]) -> list[dict[str, Any]]:
+    """Write each file into ``root/domain`` without following any link (see confined.py)."""
+    from studio_nb.services.confined import Root, write_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    dir_fd = Root(root).open_dir(domain, create=True)
+    try:
+        saved = []
+        for f in files:
+            name = _SAFE_NAME.sub("_", Path(f["filename"] or "upload").name).lstrip(".")[:128] or "upload"
+            write_file(dir_fd, name, f["body"])
+            saved.append({"name": name, "bytes": len(f["body"])})
+        return saved
+    finally:
+        os.close(dir_fd)
 
 
 class SearchHandler(StudioAPIHandler):
@@ -246,7 +335,7 @@ class SearchHandler(StudioAPIHandler):
             raise ApiError(400, "bad_request", "k must be an integer") from None
         mode = self.get_query_argument("mode", "hybrid")
         pipe = await self.pipe()
-        hits = await self.call(pipe.search, query, domains=domains, k=min(k, 50), mode=mode)
+        hits = await self.call(pipe.search, query, domains=domains, k=min(k, 50), mode=mode, user=self.user)
         from studio_nb.services.knowledge.types import hit_dict
 
         self.finish(json.dumps({"query": query, "hits": [hit_dict(h, max_chars=1000) for h in hits]}, default=str))
@@ -254,17 +343,28 @@ class SearchHandler(StudioAPIHandler):
 
 # ---------------------------------------------------------------- health
 class HealthHandler(StudioAPIHandler):
-    """GET studio/api/health: warm-up state always; the pipeline's own health once built."""
+    """GET studio/api/health: warm-up state always; the pipeline's own health once built.
+
+    Admins get everything (paths, versions, configuration, every domain); other users
+    only the status, since the rest describes the server, not their work.
+    """
 
     auth_resource = "studio_nb:pipeline"
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        out: dict[str, Any] = {"runtime": self.runtime.state()}
+        state = self.runtime.state()
+        if not self.admin and "error" in state:
+            state["error"] = {"code": state["error"]["code"], "message": "see the server log"}
+        out: dict[str, Any] = {"runtime": state}
         if self.runtime.is_ready:
             pipe = await self.pipe()
-            out["pipeline"] = await asyncio.to_thread(pipe.health)
+            detail = self.admin
+            try:
+                out["pipeline"] = await self.call(pipe.health, detail=detail)
+            except TypeError:  # a custom pipeline whose health() takes no arguments
+                out["pipeline"] = await self.call(pipe.health) if detail else {"status": "ready"}
         self.finish(json.dumps(out, default=str))
 
 

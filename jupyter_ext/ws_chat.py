@@ -23,7 +23,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_ext import protocol
-from jupyter_ext.access import AccessDenied, check_session, request_user
+from jupyter_ext.access import check_session, request_user
 from jupyter_ext.runtime import StudioRuntime
 from studio_nb.errors import BusyError, StudioError
 
@@ -144,12 +144,10 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 turn.stop()  # the turn runs on studio-nb's loop: stop it there too
             if rid in self.stopping and not self.socket_closed:
                 await self.send_quietly(protocol.stopped_frame(rid, timings))
-        except AccessDenied as exc:
-            await self.send_quietly(protocol.error_frame(exc.code, exc.message, rid))
         except WebSocketClosedError:
             if turn is not None:
                 turn.stop()
-        except StudioError as exc:
+        except StudioError as exc:  # unknown_session included: a foreign session looks missing
             await self.send_quietly(protocol.error_frame(exc.code, str(exc), rid))
         except Exception:
             log.exception("Studio request %s failed", rid)
@@ -164,14 +162,16 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         try:
             pipe = await self.runtime.ready()
             check_session(pipe.memory, session_id, self.studio_user, must_exist=True)
-            turns = pipe.memory.clear(session_id)
+            turns = await asyncio.to_thread(pipe.memory.clear, session_id, user=self.studio_user)
             await self.send_frame({"type": "cleared", "session_id": session_id, "turns": turns})
-        except AccessDenied as exc:
-            await self.send_quietly(protocol.error_frame(exc.code, exc.message))
         except WebSocketClosedError:
             pass
         except StudioError as exc:
             await self.send_quietly(protocol.error_frame(exc.code, str(exc)))
+        except Exception:
+            log.exception("Studio clear of %s failed", session_id)
+            await self.send_quietly(protocol.error_frame(
+                "internal", "clearing the session failed unexpectedly; the server log has the details"))
 
     # ---------------------------------------------------------------- frames out
     @property

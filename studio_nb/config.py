@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "max_tokens": 256,  # the longest answer in generative mode (and for chat without evidence)
     "temperature": 0.0,
     "seed": 0,
-    "workspace": ".",  # the folder file tools may read
+    "workspace": ".",  # the folder file tools may read ("{user}" in it: one folder per user)
+    "shared_domains": None,  # shared knowledge domains users may read; None -> every ownerless one
     "max_chars": 8000,  # longest accepted message
     "memory_window": 6,
     "memory_recall_k": 3,

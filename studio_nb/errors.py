@@ -36,6 +36,12 @@ class PathEscapeError(ToolError, PermissionError):
     code = "path_escape"
 
 
+class ForbiddenError(StudioError, PermissionError):
+    """The caller may not do this (write a shared or another user's domain, a global toggle)."""
+
+    code = "forbidden"
+
+
 class UnknownSessionError(StudioError, KeyError):
     code = "unknown_session"
 

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 #: member name -> what it is, in the order they are closed last-to-first
 MEMBERS = ("embedder", "knowledge", "memory", "llm", "intent", "tools", "evidence", "grounding")
+#: studio-nb's own documentation, ingested on first warm-up; always shared, read-only
+BUNDLED_DOCS_DOMAIN = "studio_nb_docs"
 
 
 class StudioResources:
@@ -58,7 +60,14 @@ class StudioResources:
     def knowledge(self) -> Any:
         from studio_nb.services.knowledge import KnowledgeManager
 
-        return self._get("knowledge", lambda: KnowledgeManager(self.config["data_dir"], embedder=self.embedder))
+        def make() -> Any:
+            km = KnowledgeManager(self.config["data_dir"], embedder=self.embedder)
+            shared_domains = self.config.get("shared_domains")
+            if shared_domains is not None:  # the admin's list; the bundled docs are always shared
+                km.shared_domains = frozenset([*shared_domains, BUNDLED_DOCS_DOMAIN])
+            return km
+
+        return self._get("knowledge", make)
 
     @property
     def memory(self) -> Any:

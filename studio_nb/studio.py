@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import importlib.resources
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+from studio_nb.access import check_session
 from studio_nb.config import load_config, substitute
-from studio_nb.errors import UnknownSessionError
 from studio_nb.kernel import Pipeline, RequestContext, StepEvent
 from studio_nb.kernel.context import new_request_id
 from studio_nb.messages import Evidence, Response, StreamChunk, TextDelta, UserMessage
-from studio_nb.resources import StudioResources, resources_factory
+from studio_nb.resources import BUNDLED_DOCS_DOMAIN, StudioResources, resources_factory
 from studio_nb.turn import Turn
 
-BUNDLED_DOCS_DOMAIN = "studio_nb_docs"
 #: words that send a question to studio-nb's own documentation
 BUNDLED_DOCS_KEYWORDS = ("studio-nb", "studio_nb", "studio nb", "sage_chat", "chatpanel", "jupyter_ext")
+#: per-session toggles kept in memory (least recently used dropped first)
+MAX_SESSION_TOGGLES = 10_000
 
 
 def bundled_docs_path() -> Path:
@@ -70,6 +73,10 @@ class StudioPipeline:
         self._docs_ingested = False
         #: the exporters the ``telemetry`` setting switched on (``telemetry.prometheus``...)
         self.telemetry = telemetry.install(pipeline, config.get("telemetry"))
+        # (user, session_id) -> nodes that session switched off; keyed by user too, so two
+        # users' sessions with the same id never share toggles
+        self._session_off: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._toggle_lock = threading.Lock()
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> Any:
@@ -120,10 +127,45 @@ class StudioPipeline:
 
     # ------------------------------------------------------------------ asking
     def _check_owner(self, session_id: str, user: str) -> None:
-        owner = self.memory.owner(session_id)
-        if owner is not None and owner != user:
-            # the same answer as for a session that does not exist: no probing of others' ids
-            raise UnknownSessionError(f"no session {session_id!r} for user {user!r}")
+        # the one ownership rule (studio_nb.access): another user's session is "unknown"
+        check_session(self.memory, session_id, user, must_exist=False)
+
+    # ------------------------------------------------------------------ toggles
+    def set_session_enabled(self, name: str, enabled: bool, *, session_id: str, user: str) -> frozenset[str]:
+        """Switch node ``name`` off (or back on) for one session of ``user`` only (A/B).
+
+        The global switch (``pipeline.set_enabled``) changes every user's pipeline; this
+        one is carried by each request of the session (``RequestContext.disabled``).
+        Returns the session's switched-off nodes.
+        """
+        self.pipeline.check_toggle(name, enabled)  # same wiring rules as the global switch
+        self._check_owner(session_id, user)
+        key = (user, session_id)
+        with self._toggle_lock:
+            off = set(self._session_off.pop(key, frozenset()))
+            off.discard(name) if enabled else off.add(name)
+            if off:
+                self._session_off[key] = frozenset(off)
+                while len(self._session_off) > MAX_SESSION_TOGGLES:
+                    self._session_off.popitem(last=False)
+            return frozenset(off)
+
+    def session_disabled(self, session_id: str | None, user: str | None) -> frozenset[str]:
+        """The nodes ``user`` switched off for ``session_id``."""
+        if session_id is None or user is None:
+            return frozenset()
+        with self._toggle_lock:
+            return self._session_off.get((user, session_id), frozenset())
+
+    def graph(self, *, session_id: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """The pipeline graph as ``user``'s session sees it: ``enabled`` is what will run,
+        ``enabled_globally`` the admin's switch."""
+        graph = self.pipeline.graph()
+        off = self.session_disabled(session_id, user)
+        for node in graph["nodes"]:
+            node["enabled_globally"] = node["enabled"]
+            node["enabled"] = node["enabled"] and node["name"] not in off
+        return graph
 
     def ask(
         self,
@@ -155,7 +197,8 @@ class StudioPipeline:
 
             await anyio.to_thread.run_sync(self.warm_up)
         self._check_owner(msg.session_id, msg.user)
-        ctx = RequestContext(request_id=msg.request_id, session_id=msg.session_id, priority=msg.priority, user=msg.user)
+        ctx = RequestContext(request_id=msg.request_id, session_id=msg.session_id, priority=msg.priority,
+                             user=msg.user, disabled=self.session_disabled(msg.session_id, msg.user))
         attempt = 0
         async for item in self.pipeline.astream(msg, events=True, context=ctx):
             if isinstance(item, StreamChunk):
@@ -196,18 +239,29 @@ class StudioPipeline:
         return await self.ask(text, **kw)
 
     # ------------------------------------------------------------------ knowledge
-    def ingest(self, path: str | Path, domain: str, progress: bool = True) -> Any:
-        report = self.knowledge.ingest(path, domain, progress=progress)
+    def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
+               admin: bool = False, shared: bool = False) -> Any:
+        """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager)."""
+        report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared)
         self._add_route(domain)
         return report
 
-    def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid") -> list[Any]:
+    def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid",
+               *, user: str | None = None) -> list[Any]:
+        """Search the domains ``user`` may read (None: all)."""
         self.knowledge.warm_up()
-        return self.knowledge.search(query, domains=domains, k=k, mode=mode)
+        return self.knowledge.search(query, domains=domains, k=k, mode=mode, user=user)
 
     # ------------------------------------------------------------------ status
-    def health(self) -> dict[str, Any]:
-        """What is loaded, how big the indexes are, and which versions run."""
+    def health(self, *, detail: bool = True) -> dict[str, Any]:
+        """What is loaded, how big the indexes are, and which versions run.
+
+        ``detail=False`` (what a server shows its non-admin users) leaves out paths,
+        versions, configuration and other users' domains: only the status.
+        """
+        if not detail:
+            ops = {op.name: op._warm for op in self.pipeline.operators()}
+            return {"status": "ready" if all(ops.values()) else "warming", "engine": self.config["engine"]}
         ops = {op.name: op._warm for op in self.pipeline.operators()}
         res = self.resources
         llm = res.llm if res.built("llm") else None

@@ -264,6 +264,7 @@
     turnsEl.replaceChildren();
     highlightSession();
     if (load) loadHistory(sid);
+    loadGraph();  // toggles are per session
   }
 
   function highlightSession() {
@@ -315,8 +316,8 @@
     return n;
   }
 
-  function loadGraph() {
-    return api("pipeline").then(function (g) { state.graph = g; drawGraph(g); })
+  function loadGraph() {  // the graph as this chat's session sees it (its own branch toggles)
+    return api("pipeline?session_id=" + encodeURIComponent(state.session)).then(function (g) { state.graph = g; drawGraph(g); })
       .catch(function (e) { notice("pipeline: " + e.message); });
   }
 
@@ -399,7 +400,8 @@
       cb.dataset.name = n.name;
       cb.addEventListener("change", function () {
         cb.disabled = true;
-        api("pipeline/nodes/" + encodeURIComponent(n.name), { method: "PUT", json: { enabled: cb.checked } })
+        api("pipeline/nodes/" + encodeURIComponent(n.name),
+            { method: "PUT", json: { enabled: cb.checked, session_id: state.session } })
           .then(loadGraph, function (e) { cb.checked = !cb.checked; notice(e.message); })
           .finally(function () { cb.disabled = false; });
       });

@@ -31,6 +31,8 @@ class RequestContext:
     #: where streaming operators' items go; set by ``Pipeline.astream``
     emit: Callable[[str, Any], Awaitable[None]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: nodes switched off for this request only (a session's A/B), on top of ``node.enabled``
+    disabled: frozenset[str] = frozenset()
     # filled in by the engine
     outputs: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

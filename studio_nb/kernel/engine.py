@@ -118,7 +118,7 @@ class LocalEngine:
 
     # ------------------------------------------------------------------ graph walk
     async def _run_node(self, p: Any, node: Node, value: Any, ctx: RequestContext) -> None:
-        if not node.enabled:
+        if not node.enabled or node.name in ctx.disabled:
             self._skip(p, ctx, node, "disabled")
             out = value
         elif node.is_group:
@@ -168,7 +168,7 @@ class LocalEngine:
         result = Branches(value)
 
         async def branch(member: Node) -> None:
-            if not member.enabled:
+            if not member.enabled or member.name in ctx.disabled:
                 result.skipped[member.name] = "disabled"
                 self._skip(p, ctx, member, "disabled")
                 return

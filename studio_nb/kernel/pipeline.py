@@ -261,6 +261,12 @@ class Pipeline:
         operator passes its input through, which is only allowed when the input type
         fits every downstream socket.
         """
+        self.check_toggle(name, enabled)
+        self._node(name).enabled = enabled
+
+    def check_toggle(self, name: str, enabled: bool = False) -> None:
+        """Raise WiringError if ``name`` cannot be switched to ``enabled`` (also checks
+        per-request switches: ``RequestContext.disabled`` must only name such nodes)."""
         node = self._node(name)
         if node.kind == "join":
             raise WiringError(f"{name!r} joins group {node.group!r}; disable the group's branches instead")
@@ -269,7 +275,6 @@ class Pipeline:
             if bad or node is self.source:
                 where = "it is the source" if node is self.source else f"{', '.join(bad)} cannot take its input"
                 raise WiringError(f"cannot disable {name!r}: {where} ({type_name(node.input_type)})")
-        node.enabled = enabled
 
     def disable(self, name: str) -> None:
         self.set_enabled(name, False)

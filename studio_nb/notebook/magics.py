@@ -229,11 +229,14 @@ class StudioMagics(Magics):
         if head == "help":
             print(HELP)
         elif head == "reset":
-            n = self.pipe.memory.clear(session)
+            try:  # only this magic's user's session: studio_nb.access is the one rule
+                n = self.pipe.memory.clear(session, user=self.user)
+            except UnknownSessionError:  # missing or another user's: the same answer
+                n = 0
             print(f"cleared {n} turn(s) of session {session!r}")
         elif head == "history":
             try:
-                text = self.pipe.memory.export(session, "markdown")
+                text = self.pipe.memory.export(session, "markdown", user=self.user)
             except (UnknownSessionError, StopIteration):
                 print(f"session {session!r} has no turns yet")
                 return

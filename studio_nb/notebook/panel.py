@@ -24,7 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from studio_nb import present
-from studio_nb.errors import BusyError, ConfigError, StudioError
+from studio_nb.errors import BusyError, ConfigError, StudioError, UnknownSessionError
 from studio_nb.kernel.sync import background_loop
 from studio_nb.notebook.kernel_pipe import kernel_pipeline
 from studio_nb.notebook.throttle import Throttle
@@ -168,7 +168,10 @@ class ChatPanel(widgets.VBox):
         """Stop any running turn, forget the session's turns in memory, and empty the view."""
         self.stop()
         self.wait(30)
-        n = self.pipeline.memory.clear(self.session)
+        try:  # only this panel's user's session (studio_nb.access): missing and foreign look alike
+            n = self.pipeline.memory.clear(self.session, user=self.user)
+        except UnknownSessionError:
+            n = 0
         self._reset_view(f"cleared {n} turn(s) of session {self.session}")
         return n
 

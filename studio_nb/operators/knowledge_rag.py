@@ -40,12 +40,13 @@ class KnowledgeRAGOp(Operator):
         return f"{msg.intent} needs no retrieval"
 
     def domains_for(self, msg: RoutedMessage) -> list[str] | None:
-        existing = {d.name for d in self.knowledge.domains()}
+        existing = {d.name for d in self.knowledge.domains(user=msg.original.user)}  # only what the user may read
         wanted = [d for d in msg.knowledge_domains if d in existing]
         return wanted or None
 
     async def process(self, msg: RoutedMessage) -> tuple[Source, ...]:
-        hits = await self.knowledge.asearch(msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode)
+        hits = await self.knowledge.asearch(msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode,
+                                            user=msg.original.user)
         return tuple(
             Source(
                 domain=h.chunk.domain,

@@ -29,7 +29,7 @@ class ToolExecutorOp(Operator):
         results: list[ToolResult | None] = [None] * len(calls)
 
         async def run(i: int, name: str, args: dict) -> None:
-            c = await self.registry.call(name, args)
+            c = await self.registry.call(name, args, user=msg.original.user)  # file/knowledge tools: per user
             results[i] = ToolResult(c.name, dict(c.arguments), c.result, c.error, c.duration_ms)
 
         async with anyio.create_task_group() as tg:

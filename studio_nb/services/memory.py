@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from studio_nb.errors import ConfigError, StudioError, UnknownSessionError
+from studio_nb.access import check_session, unknown_session
+from studio_nb.errors import ConfigError, StudioError
 
 TITLE_CHARS = 60
 EMBED_TEXT_CHARS = 2000
@@ -260,9 +261,7 @@ class MemoryStore:
                         (turn.session_id, turn.user, _title(turn.question), turn.created_at, turn.created_at),
                     )
                 elif row[0] != turn.user:
-                    raise UnknownSessionError(
-                        f"session {turn.session_id!r} belongs to another user; start a new session id"
-                    )
+                    raise unknown_session(turn.session_id)  # same answer as a missing session
                 if turn.request_id:
                     dup = conn.execute(
                         f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? AND request_id = ?",
@@ -394,12 +393,7 @@ class MemoryStore:
     # -- internals --------------------------------------------------------------
 
     def _require(self, session_id: str, user: str | None) -> None:
-        owner = self.owner(session_id)
-        if owner is None or (user is not None and owner != user):
-            raise UnknownSessionError(
-                f"no session {session_id!r}" + (f" for user {user!r}" if user is not None else "")
-                + "; list yours with sessions(user)"
-            )
+        check_session(self, session_id, user, must_exist=True)  # the one ownership rule
 
     def _invalidate(self, session_id: str) -> None:
         self._writes += 1

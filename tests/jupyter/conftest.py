@@ -16,7 +16,7 @@ import pytest
 
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (jp_serverapp, jp_fetch, jp_ws_fetch, ...)
 
-from jupyter_server.auth.identity import IdentityProvider, User
+from tests.jupyter.identity import TwoUsers  # noqa: F401  (re-exported for the tests)
 
 #: small answers keep the real model fast; "long" tests ask for more explicitly
 MAX_TOKENS = 24
@@ -28,7 +28,7 @@ def studio_data_dir(tmp_path_factory) -> Any:
     return tmp_path_factory.mktemp("studio-data")
 
 
-def studio_config(data_dir: Any, **extra: Any) -> dict[str, Any]:
+def studio_config(data_dir: Any, /, **extra: Any) -> dict[str, Any]:
     overrides = {"max_tokens": MAX_TOKENS, "k": 2}  # short prompts and answers: fast on CPU
     overrides.update(extra.pop("overrides", {}))
     cfg = {
@@ -59,16 +59,18 @@ def jp_server_config(studio_data_dir, studio_extra, server_extra):
     }
 
 
-class TwoUsers(IdentityProvider):
-    """Token -> named user, as a JupyterHub-like deployment would identify people."""
+def multipart(files: dict[str, bytes]) -> tuple[str, bytes]:
+    """A multipart/form-data body with one ``files`` field per entry: (content type, body)."""
+    import uuid
 
-    users = {"alice-token": "alice", "bob-token": "bob"}
-
-    async def get_user_token(self, handler):  # noqa: D401
-        name = self.users.get(self.get_token(handler) or "")
-        if name is None:
-            return None
-        return User(username=name, name=name, display_name=name)
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, data in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        )
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
 # ---------------------------------------------------------------- a tiny WebSocket client

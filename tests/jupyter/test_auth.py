@@ -34,6 +34,27 @@ async def test_no_token_is_refused_everywhere(server_extra, jp_serverapp, jp_ws_
     assert (await jp_fetch("studio", "api", "health")).code == 200
 
 
+ROUTES = [("GET", ("pipeline",)), ("PUT", ("pipeline", "nodes", "knowledge_rag")), ("GET", ("sessions",)),
+          ("GET", ("sessions", "s1")), ("DELETE", ("sessions", "s1")), ("GET", ("sessions", "s1", "export")),
+          ("GET", ("knowledge",)), ("POST", ("knowledge", "d1", "files")), ("GET", ("search",)),
+          ("GET", ("health",))]
+
+
+@pytest.mark.parametrize("server_extra", [{"identity_provider_class": TwoUsers}])
+async def test_every_route_refuses_no_token_and_a_wrong_token(server_extra, jp_fetch, jp_ws_fetch):
+    """Issue #11 "what held": every REST route and the socket answer 403 to strangers."""
+    for headers in ({"Authorization": ""}, {"Authorization": "token mallory-token"}):
+        with pytest.raises(HTTPClientError) as ws_err:
+            await jp_ws_fetch("studio", "api", "chat", headers=dict(headers))
+        assert ws_err.value.code == 403
+        for method, parts in ROUTES:
+            body = b"{}" if method in ("PUT", "POST") else None
+            with pytest.raises(HTTPClientError) as err:
+                await jp_fetch("studio", "api", *parts, method=method, body=body, headers=dict(headers),
+                               params={"q": "x"})
+            assert err.value.code == 403, (headers, method, parts)
+
+
 async def _login_cookie(jp_fetch, port) -> str:
     """What a browser holds after opening the page with ?token=: the login cookie and _xsrf.
 
@@ -90,20 +111,24 @@ async def test_one_user_cannot_touch_another_users_session(server_extra, studio_
     r = await jp_fetch("studio", "api", "sessions", "alice-only", headers=dict(ALICE))
     assert json.loads(r.body)["turns"][0]["question"] == "my secret plan"
 
+    # another user's session answers exactly like a missing one (F6: ids cannot be probed)
     for method, parts in [("GET", ()), ("GET", ("export",)), ("DELETE", ())]:
-        with pytest.raises(HTTPClientError) as err:
-            await jp_fetch("studio", "api", "sessions", "alice-only", *parts, method=method, headers=dict(BOB))
-        assert err.value.code == 403, (method, parts)
-        assert json.loads(err.value.response.body)["code"] == "forbidden"
+        answers = []
+        for sid in ("alice-only", "no-such-session"):
+            with pytest.raises(HTTPClientError) as err:
+                await jp_fetch("studio", "api", "sessions", sid, *parts, method=method, headers=dict(BOB))
+            body = json.loads(err.value.response.body)
+            answers.append((err.value.code, body["code"], body["message"].replace(sid, "<id>")))
+        assert answers[0] == answers[1] and answers[0][:2] == (404, "unknown_session"), (method, parts, answers)
     listed = json.loads((await jp_fetch("studio", "api", "sessions", headers=dict(BOB))).body)["sessions"]
     assert all(s["session_id"] != "alice-only" for s in listed)
 
     bob = await studio_ws(headers=dict(BOB))
     await bob.send({"message": "show me", "session_id": "alice-only", "request_id": "b1"})
     frames = await bob.until_done("b1")
-    assert [(f["type"], f.get("code")) for f in frames] == [("error", "forbidden")]
+    assert [(f["type"], f.get("code")) for f in frames] == [("error", "unknown_session")]
     await bob.send({"type": "clear", "session_id": "alice-only"})
-    assert (await bob.next_error())["code"] == "forbidden"
+    assert (await bob.next_error())["code"] == "unknown_session"
     # nothing of alice's was lost
     r = await jp_fetch("studio", "api", "sessions", "alice-only", headers=dict(ALICE))
     assert len(json.loads(r.body)["turns"]) == 1

@@ -58,6 +58,7 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(f"{server.url}studio/?token={server.token}")
             page.wait_for_selector("#status[data-state=open]", timeout=30_000)
             page.wait_for_selector('svg.pipeline g.node[data-name="llm_inference"]', timeout=30_000)
@@ -73,9 +74,20 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
             llm_label = page.locator('svg.pipeline g.node[data-name="llm_inference"] .time').text_content()
             page.wait_for_timeout(300)
             page.screenshot(path=str(shot), full_page=True)
+            # a branch switched off on the page is switched off for this chat's session only
+            (sid,) = [s["session_id"] for s in server.get("studio/api/sessions")["sessions"]]  # the page's chat
+            page.uncheck("#toggles input[data-name=knowledge_rag]")
+            page.wait_for_function("() => { const c = document.querySelector("
+                                   "'#toggles input[data-name=knowledge_rag]'); return c && !c.checked && !c.disabled; }")
         finally:
             browser.close()
     assert not errors, errors
+
+    def rag(graph):
+        return next(n["enabled"] for n in graph["nodes"] if n["name"] == "knowledge_rag")
+
+    assert rag(server.get(f"studio/api/pipeline?session_id={sid}")) is False
+    assert rag(server.get("studio/api/pipeline")) is True
     assert answer.strip()
     growing = sorted(set(n for n in seen["lengths"] if n > 0))
     assert len(growing) >= 3, f"the answer did not stream in pieces: {seen['lengths'][:20]}"

@@ -8,6 +8,8 @@ import uuid
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from tests.jupyter.conftest import multipart
+
 pytestmark = pytest.mark.slow
 
 
@@ -75,17 +77,6 @@ async def test_sessions_history_export_delete(jp_fetch, studio_ws):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("studio", "api", "sessions", sid)
     assert err.value.code == 404 and json.loads(err.value.response.body)["code"] == "unknown_session"
-
-
-def multipart(files: dict[str, bytes]) -> tuple[str, bytes]:
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, data in files.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
-        )
-    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
 async def test_upload_ingests_and_search_finds_it(jp_fetch):

@@ -124,6 +124,18 @@ def test_hot_toggle_in_a_live_pipeline_without_rebuilding():
     assert p.run("x") == "memory=x,rag=X!"
 
 
+def test_per_request_disabled_nodes_leave_other_requests_alone():
+    """RequestContext.disabled: one request's A/B (a session's toggles), not the pipeline's."""
+    p = _studio_like()
+    assert p.run("x", disabled=frozenset({"rag"})) == "memory=x!"
+    assert p.run("x") == "memory=x,rag=X!"  # the next request runs everything again
+    assert all(n.enabled for n in p.nodes.values())  # nothing global changed
+    assert p.run("x", disabled=frozenset({"exclaim"})) == "memory=x,rag=X"  # a chain node passes through
+    p.check_toggle("rag", False)  # a branch may be switched off per request...
+    with pytest.raises(WiringError, match="it is the source"):
+        p.check_toggle("src", False)  # ...the source may not, under the same rules as set_enabled
+
+
 def test_disabling_a_chain_operator_passes_input_through_when_types_allow():
     p = Pipeline("chain")
     a, b, c = Identity(name="a"), Upper(), Exclaim()

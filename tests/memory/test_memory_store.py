@@ -173,3 +173,28 @@ def test_bad_turns_are_refused_and_nothing_is_written(store, bad, field):
         store.save_turn(Turn(**{**base.__dict__, **bad}))
     assert err.value.code == "bad_turn"
     assert store.sessions() == []
+
+
+def test_one_ownership_rule_foreign_and_missing_sessions_look_alike(tmp_path):
+    """Issue #11 F6: history/clear/export and check_session answer another user's session
+    exactly like a missing one, so session ids cannot be probed."""
+    from studio_nb.access import check_session
+
+    store = MemoryStore(tmp_path / "m.sqlite3")
+    store.save_turn(Turn.new("alice-s", "q", "a", user="alice"))
+    for op in (lambda sid: store.history(sid, user="bob"), lambda sid: store.clear(sid, user="bob"),
+               lambda sid: store.export(sid, user="bob"),
+               lambda sid: check_session(store, sid, "bob", must_exist=True)):
+        answers = []
+        for sid in ("alice-s", "missing-s"):
+            with pytest.raises(UnknownSessionError) as err:
+                op(sid)
+            answers.append((err.value.code, str(err.value).replace(sid, "<id>")))
+        assert answers[0] == answers[1] and answers[0][0] == "unknown_session"
+    with pytest.raises(UnknownSessionError):  # a turn into another user's session is refused the same way
+        store.save_turn(Turn.new("alice-s", "q2", "a2", user="bob"))
+    with pytest.raises(UnknownSessionError):  # a chat may start a new session, not enter alice's
+        check_session(store, "alice-s", "bob", must_exist=False)
+    assert check_session(store, "alice-s", "alice", must_exist=True) == "alice"
+    assert check_session(store, "new-s", "bob", must_exist=False) is None
+    assert store.clear("alice-s", user="alice") == 1

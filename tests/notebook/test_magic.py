@@ -178,3 +178,17 @@ def test_usage_errors(run: Any, shell: Any, published: list) -> None:
     too_long = run("%sage_chat " + "word " * 3000)
     assert isinstance(too_long.error_in_exec, UsageError)
     assert str(too_long.error_in_exec).startswith("[")  # "[code] message" from the StudioError
+
+
+def test_reset_and_history_only_see_the_magics_user(run: Any, shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue #11 F6: `%sage_chat reset` no longer clears any user's session."""
+    from studio_nb.services.memory import Turn
+
+    pipe = _pipe(shell)
+    pipe.memory.save_turn(Turn.new("someone-elses", "their question", "their answer", user="mallory"))
+    capsys.readouterr()
+    assert run("%sage_chat -s someone-elses reset").success
+    assert "cleared 0 turn(s) of session 'someone-elses'" in capsys.readouterr().out
+    assert run("%sage_chat -s someone-elses history").success
+    assert "has no turns yet" in capsys.readouterr().out
+    assert len(pipe.memory.history("someone-elses", user="mallory")) == 1

@@ -105,3 +105,13 @@ def test_empty_question_is_refused() -> None:
     with pytest.raises(ConfigError):
         panel.send("   ")
     assert not panel.busy
+
+
+def test_clear_only_touches_the_panels_own_users_session(studio_pipe: Any) -> None:
+    """Issue #11 F6: Clear uses the one ownership rule; another user's session looks empty."""
+    alice = ChatPanel(studio_pipe, session="panel-owned", user="alice")
+    alice.send("remember the heron").result(timeout=300)
+    bob = ChatPanel(studio_pipe, session="panel-owned", user="bob")
+    assert bob.clear() == 0 and "cleared 0 turn(s)" in bob.status.value
+    assert len(studio_pipe.memory.history("panel-owned", user="alice")) == 1
+    assert alice.clear() == 1

@@ -110,12 +110,71 @@ def test_python_help_refusals(name, message):
         python_help(name)
 
 
+def test_python_help_refuses_side_effects_pulled_in_indirectly():
+    """F7: turtledemo is harmless, but turtledemo.clock imports turtle -> tkinter. Run in a
+    fresh interpreter so nothing imported earlier hides the import."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from studio_nb.errors import ToolError
+from studio_nb.services.tools.pyhelp import python_help
+try:
+    python_help("turtledemo.clock")
+except ToolError as exc:
+    print("refused:", exc)
+print("imported:", sorted(m for m in ("turtle", "tkinter", "_tkinter") if m in sys.modules))
+print("guard left:", any(type(f).__name__ == "_Guard" for f in sys.meta_path))
+print("stdlib:", python_help("json.dumps")["module"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "refused: 'turtledemo.clock' is not imported by python_help: it imports 'turtle'" in out.stdout
+    assert "imported: []" in out.stdout and "guard left: False" in out.stdout and "stdlib: json" in out.stdout
+
+
+def test_python_help_does_not_import_unloaded_third_party_packages():
+    """F7: an installed package the server never imported is not imported by a chat."""
+    import sys
+
+    assert "pip" not in sys.modules
+    with pytest.raises(ToolError, match="standard library and packages the server has already imported"):
+        python_help("pip.main")
+    assert "pip" not in sys.modules
+    assert python_help("pytest.raises")["kind"] == "function"  # already imported: fine
+
+
 async def test_file_tools_through_the_registry(reg):
     assert (await reg.call("read_file", {"path": "README.md"})).result["text"] == "hello workspace"
     escaped = await reg.call("read_file", {"path": "../../etc/passwd"})
     assert escaped.error_code == "path_escape"
     listed = (await reg.call("list_files", {})).result
     assert [e["path"] for e in listed["entries"]] == ["README.md"]
+    forged = await reg.call("read_file", {"path": "README.md", "user": "alice"})  # the caller cannot pick the user
+    assert forged.error_code == "tool_error" and "user" in forged.error
+
+
+async def test_knowledge_tools_get_the_requesting_user(tmp_path):
+    class PerUser(TinyKnowledge):
+        def domains(self, user=None):
+            return [Info("shared", 1)] + ([Info(f"{user}_notes", 1)] if user else [])
+
+        def search(self, query, domains=None, k=5, user=None):
+            self.calls.append((query, domains, k, user))
+            return []
+
+    km = PerUser()
+    registry = default_registry(tmp_path, knowledge=km)
+    try:
+        listed = await registry.call("list_domains", {}, user="bob")
+        assert [d["name"] for d in listed.result] == ["shared", "bob_notes"]
+        refused = await registry.call("knowledge_search", {"query": "x", "domain": "alice_notes"}, user="bob")
+        assert "unknown domain 'alice_notes'" in refused.error
+        await registry.call("knowledge_search", {"query": "x"}, user="bob")
+        assert km.calls[-1] == ("x", None, 5, "bob")
+    finally:
+        registry.close()
 
 
 @pytest.mark.parametrize("intent, text, check", [

@@ -28,8 +28,9 @@ STORE_FILE, INDEX_FILE, GEN_FILE = "chunks.sqlite3", "vectors.hnsw", "vectors.ge
 class Domain:
     """Loaded state of one domain; searches share it, writes take it exclusively."""
 
-    def __init__(self, name: str, path: Path, store: ChunkStore, dim: int, model: str) -> None:
+    def __init__(self, name: str, path: Path, store: ChunkStore, dim: int, model: str, owner: str = "") -> None:
         self.name, self.path, self.store, self.dim, self.model = name, path, store, dim, model
+        self.owner = owner  # "" = shared; else the user whose private domain this is
         self.lock = RWLock()
         self.ingest_lock = threading.Lock()  # one ingest per domain at a time (diff, embed, apply)
         self.compact_min = 256  # hidden vectors tolerated before the graph is rebuilt
@@ -38,8 +39,8 @@ class Domain:
 
     # -- lifecycle --------------------------------------------------------------------
     @classmethod
-    def open(cls, name: str, path: Path, dim: int | None = None, model: str = "") -> "Domain":
-        """Open (creating when ``dim`` is given) and load a domain's indexes."""
+    def open(cls, name: str, path: Path, dim: int | None = None, model: str = "", owner: str = "") -> "Domain":
+        """Open (creating when ``dim`` is given, owned by ``owner``) and load a domain's indexes."""
         path.mkdir(parents=True, exist_ok=True)
         store = ChunkStore(path / STORE_FILE, name)
         stored_dim = store.get_meta("dim")
@@ -47,14 +48,16 @@ class Domain:
             if dim is None:
                 store.close()
                 raise ConfigError(f"knowledge domain {name!r} at {path} has no metadata; fix: remove_domain({name!r}) and ingest again")
-            store.set_meta(dim=dim, model=model, generation=0, created_at=time.time(), updated_at=time.time())
+            store.set_meta(dim=dim, model=model, generation=0, created_at=time.time(), updated_at=time.time(),
+                           owner=owner)
         elif dim is not None and int(stored_dim) != dim:
             store.close()
             raise ConfigError(
                 f"knowledge domain {name!r} holds {stored_dim}-d vectors but the embedder makes {dim}-d ones; "
                 f"fix: use the model it was built with ({store.get_meta('model')}) or remove_domain({name!r}) and re-ingest"
             )
-        dom = cls(name, path, store, int(store.get_meta("dim")), store.get_meta("model", ""))
+        dom = cls(name, path, store, int(store.get_meta("dim")), store.get_meta("model", ""),
+                  store.get_meta("owner", "") or "")
         dom._load()
         return dom
 
@@ -136,5 +139,5 @@ class Domain:
         return DomainInfo(
             name=self.name, files=files, chunks=chunks, dim=self.dim, model=self.model, path=str(self.path),
             index_bytes=index_file.stat().st_size if index_file.exists() else 0,
-            updated_at=float(self.store.get_meta("updated_at", "0")),
+            updated_at=float(self.store.get_meta("updated_at", "0")), owner=self.owner,
         )

@@ -1,7 +1,15 @@
 """KnowledgeManager: the knowledge service's one public entry point.
 
 It owns the domains under ``data_dir/knowledge/``, ingests files into them and answers
-searches with dense (hnswlib), lexical (BM25) or hybrid (fused) retrieval. ``__init__``
+searches with dense (hnswlib), lexical (BM25) or hybrid (fused) retrieval.
+
+Who sees what is decided here, once, for every caller (REST, search, the answer path,
+the knowledge tools): a domain is either *shared* (no owner: what the admin ingested and
+the bundled docs) or *private* to the user who uploaded it. ``user=None`` is a trusted
+in-process caller (a notebook, the CLI) and sees and writes everything; a named user
+reads the shared domains (those in ``shared_domains``, when that is set) and their own,
+and writes only their own. A private domain's name is unique across users, so writing to
+someone else's name is refused rather than silently forking it. ``__init__``
 only records settings; ``warm_up`` loads indexes, the embedding model and jieba (and runs
 lazily on first use). Searches may run from many threads at once; ``asearch`` searches
 the domains concurrently in worker threads.
@@ -14,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from studio_nb.errors import ConfigError
+from studio_nb.errors import ConfigError, ForbiddenError
 from studio_nb.services.knowledge import lexical_tokens
 from studio_nb.services.knowledge.bm25 import union_idf
 from studio_nb.services.knowledge.domain import STORE_FILE, Domain
@@ -28,6 +36,11 @@ STANDARD_DOMAINS = ("sage_docs", "examples", "research_guidance", "user_uploads"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 #: capitalised words that are not at a sentence start ("... the Gateway ..."), and acronyms
 _CAPITALISED = re.compile(r"(?<=[a-z,;:]\s)[A-Z][a-zA-Z]{2,}|\b[A-Z]{3,}\b")
+
+
+def check_domain_name(name: str) -> str:
+    """``name`` if it is a valid domain name (also a safe folder name), else ConfigError."""
+    return _check_name(name)
 
 
 def _check_name(name: str) -> str:
@@ -57,6 +70,7 @@ class KnowledgeManager:
         candidates: int = 50,
         cjk_dense_weight: float = 0.5,
         batch_size: int = 32,
+        shared_domains: Iterable[str] | None = None,
     ) -> None:
         if fusion not in METHODS:
             raise ConfigError(f"unknown fusion {fusion!r}; fix: use one of {METHODS}")
@@ -69,6 +83,8 @@ class KnowledgeManager:
         self._domains: dict[str, Domain] = {}
         self._lock = threading.RLock()
         self._warm = False
+        #: shared (ownerless) domains named users may read; None = all of them
+        self.shared_domains: frozenset[str] | None = None if shared_domains is None else frozenset(shared_domains)
 
     def __repr__(self) -> str:
         state = f"domains={sorted(self._domains)}" if self._warm else "not warmed up"
@@ -114,30 +130,66 @@ class KnowledgeManager:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- domains ----------------------------------------------------------------------
-    def domains(self) -> list[DomainInfo]:
+    # -- access -----------------------------------------------------------------------
+    def can_read(self, dom: Domain, user: str | None) -> bool:
+        """The visibility rule: trusted callers see all; a user, the shared domains and theirs."""
+        if user is None or dom.owner == user:
+            return True
+        return not dom.owner and (self.shared_domains is None or dom.name in self.shared_domains)
+
+    def readable(self, user: str | None) -> list[str]:
+        """Names of the domains ``user`` may search and list."""
         self.warm_up()
         with self._lock:
-            doms = list(self._domains.values())
-        return [d.info() for d in sorted(doms, key=lambda d: d.name)]
+            return sorted(n for n, d in self._domains.items() if self.can_read(d, user))
 
-    def remove_domain(self, name: str) -> bool:
-        """Delete a domain and its files; False when there was no such domain."""
+    def check_write(self, name: str, user: str | None, *, admin: bool = False) -> None:
+        """Raise unless ``user`` may write ``name``: bad names are ConfigError, shared or
+        other users' domains ForbiddenError. Call it before saving anything for an upload."""
         _check_name(name)
         self.warm_up()
         with self._lock:
-            dom = self._domains.pop(name, None)
-        if dom is None:
-            return False
+            self._check_write(self._domains.get(name), name, user, admin)
+
+    @staticmethod
+    def _check_write(dom: Domain | None, name: str, user: str | None, admin: bool) -> None:
+        if dom is None or user is None or dom.owner == user or (admin and not dom.owner):
+            return
+        raise ForbiddenError(
+            f"knowledge domain {name!r} is read-only for you (shared, or another user's); "
+            "upload to a domain name of your own"
+        )
+
+    # -- domains ----------------------------------------------------------------------
+    def domains(self, user: str | None = None) -> list[DomainInfo]:
+        """The domains ``user`` may read (None: all), by name."""
+        self.warm_up()
+        with self._lock:
+            doms = [d for d in self._domains.values() if self.can_read(d, user)]
+        return [d.info() for d in sorted(doms, key=lambda d: d.name)]
+
+    def remove_domain(self, name: str, user: str | None = None, *, admin: bool = False) -> bool:
+        """Delete a domain and its files; False when there was no such domain ``user`` can see."""
+        _check_name(name)
+        self.warm_up()
+        with self._lock:
+            dom = self._domains.get(name)
+            if dom is None or not self.can_read(dom, user):
+                return False
+            self._check_write(dom, name, user, admin)
+            self._domains.pop(name)
         dom.destroy()
         return True
 
-    def _domain_for_write(self, name: str) -> Domain:
+    def _domain_for_write(self, name: str, user: str | None = None, *, admin: bool = False,
+                          shared: bool = False) -> Domain:
         with self._lock:
             dom = self._domains.get(name)
+            self._check_write(dom, name, user, admin)  # under the lock: two users cannot both create it
             if dom is None:
                 model = getattr(self.embedder, "model_path", None) or f"{type(self.embedder).__name__}(default)"
-                dom = Domain.open(name, self.root / name, dim=int(self.embedder.dim), model=str(model))
+                owner = "" if user is None or (admin and shared) else user
+                dom = Domain.open(name, self.root / name, dim=int(self.embedder.dim), model=str(model), owner=owner)
                 self._domains[name] = dom
             elif dom.dim != int(self.embedder.dim):
                 raise ConfigError(
@@ -147,12 +199,17 @@ class KnowledgeManager:
             return dom
 
     # -- ingest -----------------------------------------------------------------------
-    def ingest(self, path: str | Path, domain: str, progress: bool = True) -> IngestReport:
-        """Index a file or folder into ``domain`` (created on first use), incrementally."""
+    def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
+               admin: bool = False, shared: bool = False) -> IngestReport:
+        """Index a file or folder into ``domain`` (created on first use), incrementally.
+
+        A domain created by a named ``user`` is private to them, unless an ``admin`` asks
+        for a ``shared`` one; ``user=None`` (notebook, CLI) creates shared domains.
+        """
         _check_name(domain)
         self.warm_up()
-        return ingest_path(self._domain_for_write(domain), Path(path), self.embedder, self.split,
-                           progress=progress, batch_size=self.batch_size)
+        dom = self._domain_for_write(domain, user, admin=admin, shared=shared)
+        return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress, batch_size=self.batch_size)
 
     # -- search -----------------------------------------------------------------------
     def mentions(self, text: str, domains: Iterable[str] | None = None, max_share: float = 0.2) -> list[str]:
@@ -177,7 +234,7 @@ class KnowledgeManager:
                 found.append(name)
         return found
 
-    def _plan(self, query: str, domains: Iterable[str] | None, k: int, mode: str):
+    def _plan(self, query: str, domains: Iterable[str] | None, k: int, mode: str, user: str | None = None):
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; fix: use one of {MODES}")
         if not isinstance(query, str):
@@ -190,7 +247,9 @@ class KnowledgeManager:
         self.warm_up()
         with self._lock:
             # a named domain nobody ingested yet simply contributes nothing
-            targets = [d for n, d in sorted(self._domains.items()) if names is None or n in names]
+            # ... and one the user may not read is left out the same way, so it cannot be probed
+            targets = [d for n, d in sorted(self._domains.items())
+                       if (names is None or n in names) and self.can_read(d, user)]
         return targets, max(self.candidates, k)
 
     def _query_inputs(self, query: str, mode: str, targets: list[Domain]):
@@ -228,9 +287,10 @@ class KnowledgeManager:
             if key in chunks  # a chunk replaced by a concurrent ingest is simply left out
         ]
 
-    def search(self, query: str, domains: Iterable[str] | None = None, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
-        """The ``k`` best chunks for ``query`` across ``domains`` (None = all), best first."""
-        targets, n = self._plan(query, domains, k, mode)
+    def search(self, query: str, domains: Iterable[str] | None = None, k: int = 5, mode: str = "hybrid",
+               *, user: str | None = None) -> list[SearchHit]:
+        """The ``k`` best chunks for ``query`` across ``domains`` (None = all ``user`` may read)."""
+        targets, n = self._plan(query, domains, k, mode, user)
         if not targets or not query.strip():
             return []
         vec, tokens, idf = self._query_inputs(query, mode, targets)
@@ -238,12 +298,13 @@ class KnowledgeManager:
         return self._finish(query, targets, parts, k, mode)
 
     async def asearch(
-        self, query: str, domains: Iterable[str] | None = None, k: int = 5, mode: str = "hybrid"
+        self, query: str, domains: Iterable[str] | None = None, k: int = 5, mode: str = "hybrid",
+        *, user: str | None = None,
     ) -> list[SearchHit]:
         """``search`` without blocking the event loop; domains are searched concurrently."""
         import anyio
 
-        targets, n = await anyio.to_thread.run_sync(self._plan, query, domains, k, mode)
+        targets, n = await anyio.to_thread.run_sync(self._plan, query, domains, k, mode, user)
         if not targets or not query.strip():
             return []
         vec, tokens, idf = await anyio.to_thread.run_sync(self._query_inputs, query, mode, targets)

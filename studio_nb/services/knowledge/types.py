@@ -75,6 +75,8 @@ class DomainInfo:
     path: str
     index_bytes: int
     updated_at: float
+    #: the user whose private domain this is; "" for a shared domain (admin-ingested, bundled)
+    owner: str = ""
 
 
 @dataclass(frozen=True)

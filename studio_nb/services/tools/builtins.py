@@ -53,20 +53,22 @@ class KnowledgeTools:
             raise ToolError("no knowledge base is configured; ingest documents first (studio-nb ingest)")
         return self.knowledge
 
-    def list_domains(self) -> list[dict]:
-        """The knowledge domains that can be searched."""
-        return [_plain(d) for d in self._require().domains()]
+    def list_domains(self, *, user: str | None = None) -> list[dict]:
+        """The knowledge domains that can be searched (by ``user``: the shared ones and theirs)."""
+        km = self._require()
+        return [_plain(d) for d in (km.domains() if user is None else km.domains(user=user))]
 
-    def knowledge_search(self, query: str, domain: str | None = None, k: int = 5) -> list[dict]:
-        """The ``k`` passages most relevant to ``query`` (in one ``domain`` or all)."""
+    def knowledge_search(self, query: str, domain: str | None = None, k: int = 5, *, user: str | None = None) -> list[dict]:
+        """The ``k`` passages most relevant to ``query`` (in one ``domain`` or all ``user`` may read)."""
         km = self._require()
         if domain is not None:
-            names = [d["name"] for d in self.list_domains()]
+            names = [d["name"] for d in self.list_domains(user=user)]
             if domain not in names:
                 raise ToolError(f"unknown domain {domain!r}; available: {', '.join(names) or '(none)'}")
-        hits = km.search(query, domains=[domain] if domain else None, k=k)
         from studio_nb.services.knowledge.types import hit_dict
 
+        where = [domain] if domain else None
+        hits = km.search(query, domains=where, k=k) if user is None else km.search(query, domains=where, k=k, user=user)
         return [hit_dict(h, max_chars=MAX_HIT_CHARS) for h in hits]
 
 

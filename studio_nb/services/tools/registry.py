@@ -34,6 +34,7 @@ class ToolRegistry:
         if cpu_backend == "process":
             self.pools["cpu-process"] = WorkerPool("cpu-process", cpu_workers, backend="process")
         self._tools: dict[str, tuple[ToolSpec, Callable[..., Any], Any, WorkerPool]] = {}
+        self._wants_user: set[str] = set()  # tools whose fn takes the requesting user (keyword ``user``)
 
     def __repr__(self) -> str:
         pools = ", ".join(f"{p.name}={p.workers}" for p in self.pools.values())
@@ -65,6 +66,8 @@ class ToolRegistry:
         except SchemaError as exc:
             raise ToolError(f"tool {spec.name!r} has an invalid parameters schema: {exc.message}") from exc
         self._tools[spec.name] = (spec, fn, Draft202012Validator(spec.parameters), self._pool_for(spec, fn))
+        if _takes_user(fn):
+            self._wants_user.add(spec.name)
 
     def tool(
         self,
@@ -102,9 +105,12 @@ class ToolRegistry:
 
     # -- calling --------------------------------------------------------------------
 
-    async def call(self, name: str, arguments: dict | None = None) -> ToolCall:
+    async def call(self, name: str, arguments: dict | None = None, *, user: str | None = None) -> ToolCall:
         """Validate ``arguments``, run the tool in its pool within ``timeout_s``.
 
+        ``user`` (the requesting user) reaches tools whose function takes a keyword-only
+        ``user`` (file and knowledge tools: what they may see depends on who asks); it is
+        never one of the JSON arguments, so a message cannot choose it.
         Raises ToolError only for an unknown ``name``; every other failure is reported
         in the returned ToolCall's ``error``/``error_code``.
         """
@@ -118,8 +124,11 @@ class ToolRegistry:
         problem = _validation_problem(validator, arguments)
         if problem:
             return done(error=f"tool {name!r} got bad arguments: {problem}", code=ToolError.code)
+        kwargs = dict(arguments)
+        if name in self._wants_user:
+            kwargs["user"] = user
         try:
-            return done(await pool.run(fn, dict(arguments), spec.timeout_s))
+            return done(await pool.run(fn, kwargs, spec.timeout_s))
         except ToolTimeout as exc:
             return done(error=f"tool {name!r} {exc}", code="timeout")
         except StudioError as exc:
@@ -156,6 +165,14 @@ class ToolRegistry:
         return self.pools[spec.pool]
 
 
+def _takes_user(fn: Callable[..., Any]) -> bool:
+    try:
+        param = inspect.signature(fn).parameters.get("user")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is param.KEYWORD_ONLY
+
+
 def _validation_problem(validator: Any, arguments: Any) -> str | None:
     if not isinstance(arguments, dict):
         return f"arguments must be a JSON object, got {type(arguments).__name__}"
@@ -172,6 +189,8 @@ def schema_from_signature(fn: Callable[..., Any]) -> dict:
     hints = _type_hints(fn)
     for pname, param in inspect.signature(fn).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if pname == "user" and param.kind is param.KEYWORD_ONLY:  # passed by the registry, not the caller
             continue
         jtype = _JSON_TYPES.get(hints.get(pname))  # type: ignore[arg-type]
         props[pname] = {"type": jtype} if jtype else {}
