@@ -195,10 +195,37 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "answers.md").write_text(f"split: {args.split}\n\n{md}\n", encoding="utf-8")
     (RESULTS / "answers.json").write_text(
-        json.dumps({"split": args.split, "summary": summary, "rows": all_rows}, ensure_ascii=False, indent=1),
+        json.dumps({"split": args.split, "summary": summary, "figures": figures(summary, args.split), "rows": all_rows},
+                   ensure_ascii=False, indent=1),
         encoding="utf-8",
     )
     return 0
+
+
+def figures(summary: dict, split: str) -> list[dict]:
+    """The goals of the answer path, judged on the default (grounded) mode."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from figures import figure
+
+    out = []
+    for mode, per_lang in summary.items():
+        tag = "" if mode == "grounded" else f"_{mode}"
+        for lang in ("all", "en", "zh"):
+            goal = (">= 0.6" if lang == "all" else ">= 0.55") if mode == "grounded" else None
+            out.append(figure(f"fact_coverage{tag}_{lang}", per_lang[lang]["fact_coverage"], "share", goal=goal,
+                              note=f"{split} questions, first 1,000 characters"))
+        s = per_lang["all"]
+        grounded = mode == "grounded"
+        out += [
+            figure(f"unsupported_sentences{tag}", s["unsupported_share"], "share", goal="<= 0.05" if grounded else None,
+                   note=f"of {s['generated_sentences']} generated sentences kept"),
+            figure(f"junk_answers{tag}", s["junk"], "answers", goal="== 0" if grounded else None),
+            figure(f"first_content{tag}", s["first_content_median_s"] * 1000, "ms", goal="<= 300" if grounded else None,
+                   note=f"median, warm; p90 {s['first_content_p90_s'] * 1000:.0f} ms"),
+            figure(f"answer_time{tag}", s["total_median_s"], "s", goal="<= 5" if grounded else None,
+                   note=f"median; p90 {s['total_p90_s']:.2f} s"),
+        ]
+    return out
 
 
 if __name__ == "__main__":

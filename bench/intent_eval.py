@@ -157,9 +157,19 @@ def main() -> int:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from figures import figure
+
+    acc = results["hybrid"]["accuracy"]
+    n = results["hybrid"]["n"]
+    figures = [
+        figure(f"intent_accuracy_{lang}", acc[f"heldout2_{lang}"], "share", goal=">= 0.9",
+               note=f"hybrid mode, {n[f'heldout2_{lang}']} held-out messages nobody tuned on (bench/intent_heldout.yaml)")
+        for lang in ("en", "zh")
+    ]
     payload = {"eval_items": len(items), "llm_items": args.llm_items or len(items), "llm_client": llm_source, "warm_up_s": warm_s,
                "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "encode_only_median_ms": encode_ms,
-               "modes": results}
+               "figures": figures, "modes": results}
     out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nwrote {out}")
     return 0

@@ -98,6 +98,34 @@ if __name__ == "__main__":
     for k, v in res.items():
         print(f"{k:<{width}}  {v}")
     print(f"goal: <= 25 us per hop -> {'met' if res['overhead_us_per_hop'] <= 25 else 'NOT met'}")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "kernel_overhead.json").write_text(json.dumps(res, indent=2))
+    from figures import figure, save
+
+    res["load_ext_ms"] = load_ext_ms()
+    print(f"%load_ext studio_nb: {res['load_ext_ms']['load_ext_ms']} ms on top of IPython itself")
+    figures = [
+        figure("kernel_hop_overhead", res["overhead_us_per_hop"], "us", goal="<= 25",
+               note=f"{HOPS} no-op operators: {res['pipeline_us_per_request']} us per request vs "
+               f"{res['direct_us_per_request']} us calling them directly"),
+        figure("load_ext", res["load_ext_ms"]["load_ext_ms"], "ms",
+               note="%load_ext studio_nb in a fresh IPython process, median of 5, minus IPython's own start"),
+    ]
+    save("kernel_overhead", figures, res)
+
+
+def load_ext_ms(runs: int = 5) -> dict:
+    """What ``%load_ext studio_nb`` adds to a fresh IPython shell (subprocesses, medians)."""
+    import subprocess
+    import sys
+
+    code = ("import time; from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance(); "
+            "t = time.perf_counter(); {} ; print((time.perf_counter() - t) * 1000)")
+    load = code.format("ip.run_line_magic('load_ext', 'studio_nb')")
+    base = code.format("pass")
+
+    def run(src: str) -> float:
+        out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    loads = sorted(run(load) for _ in range(runs))
+    bases = sorted(run(base) for _ in range(runs))
+    return {"load_ext_ms": round(loads[runs // 2] - bases[runs // 2], 2), "runs": runs}

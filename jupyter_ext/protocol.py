@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any, Union
+
+from studio_nb.kernel.context import new_request_id
 
 #: request and session ids: printable, no spaces or quotes, bounded (they end up in logs and URLs)
 _ID = re.compile(r"^[A-Za-z0-9._:@+\-]{1,128}$")
@@ -69,10 +70,6 @@ class ClearFrame:
 
 
 ClientFrame = Union[ChatFrame, StopFrame, ClearFrame]
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
 
 
 def _id_field(frame: dict[str, Any], key: str, *, required: bool, rid: str | None) -> str | None:

@@ -50,6 +50,8 @@ class StudioRuntime:
         self.total = 0
         self.build_s: float | None = None
         self.warm_up_s: float | None = None
+        self.warm_up_progress: dict[str, Any] | None = None  # the last finished warm-up step
+        self._started_at = time.perf_counter()
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -59,7 +61,7 @@ class StudioRuntime:
             self._executor.submit(self._build_and_warm)
 
     def _build_and_warm(self) -> None:
-        t0 = time.perf_counter()
+        t0 = self._started_at = time.perf_counter()
         try:
             pipe = self._factory()
         except BaseException as exc:  # reported to every waiter, never lost in a thread
@@ -71,7 +73,7 @@ class StudioRuntime:
         self._built.set_result(pipe)
         try:
             if self._warm:
-                pipe.warm_up(progress=False)
+                pipe.warm_up(progress=False, on_step=self._progress)
         except BaseException as exc:
             log.exception("warming up the Studio pipeline failed")
             self._ready.set_exception(exc)
@@ -79,6 +81,11 @@ class StudioRuntime:
         self.warm_up_s = time.perf_counter() - t0
         log.info("Studio pipeline ready in %.2f s", self.warm_up_s)
         self._ready.set_result(pipe)
+
+    def _progress(self, step: str, done: int, total: int) -> None:
+        """Called by the warm-up thread after each step (shown by health and the page)."""
+        self.warm_up_progress = {"step": step, "done": done, "total": total,
+                                 "elapsed_s": round(time.perf_counter() - self._started_at, 2)}
 
     async def pipeline(self) -> Any:
         """The built pipeline (models may still be loading)."""
@@ -104,6 +111,7 @@ class StudioRuntime:
             "status": status,
             "build_s": self.build_s,
             "warm_up_s": self.warm_up_s,
+            "warm_up_progress": self.warm_up_progress,
             "requests_in_flight": self.total,
             "max_requests_total": self.max_total,
             "max_requests_per_user": self.max_per_user,

@@ -14,6 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from studio_nb.services.inference.base import Usage  # noqa: F401  (one Usage for the model and the turn)
+from studio_nb.services.memory import MemoryContext  # noqa: F401  (earlier turns of the session)
+
 
 def _rid() -> str:
     from studio_nb.kernel.context import new_request_id
@@ -84,14 +87,6 @@ class ToolResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class MemoryContext:
-    """Earlier turns of the session: the recent window and recalled older turns."""
-
-    recent: tuple[dict[str, Any], ...] = ()
-    recalled: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,16 +170,6 @@ class LLMRequest:
     @property
     def session_id(self) -> str:
         return self.context.routed.original.session_id
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,8 @@ class StudioResources:
                 from studio_nb.services.inference import create_inference_client
 
                 client = self.llm if intent_llm == self.config["llm"] else create_inference_client(dict(intent_llm))
-            return IntentClassifier(mode=self.config["intent_mode"], embedder=self.embedder, llm=client)
+            cache = Path(self.config["data_dir"]).expanduser() / "cache"
+            return IntentClassifier(mode=self.config["intent_mode"], embedder=self.embedder, llm=client, cache_dir=str(cache))
 
         return self._get("intent", make)
 
@@ -125,6 +126,53 @@ class StudioResources:
         return self._get("grounding", GroundingChecker)
 
     # ------------------------------------------------------------------ lifecycle
+    def warm_up(self, on_step: Callable[[str, int, int], Any] | None = None, progress: bool = False) -> int:
+        """Load what a first answer needs, on two threads; returns the number of steps.
+
+        The chat model (native code, releases the GIL) loads beside the Python-heavy chain
+        embedder -> intent prototypes -> knowledge indexes (jieba) -> tools and memory.
+        Remote models (the Ray engine's pool) are not loaded here by the operators' owner.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        chain = [
+            ("embedding model", lambda: self.embedder.warm_up()),
+            ("intent router", lambda: self.intent.warm_up()),
+            ("knowledge indexes", lambda: self.knowledge.warm_up()),
+            ("tools and memory", lambda: (self.tools, self.memory)),
+        ]
+        total = len(chain) + 1
+        done = [0]
+        lock = threading.Lock()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc="loading models and indexes", unit="step")
+
+        def step(name: str, fn: Callable[[], Any]) -> None:
+            fn()
+            with lock:
+                done[0] += 1
+                n = done[0]
+            if bar is not None:
+                bar.set_postfix_str(name)
+                bar.update(1)
+            if on_step is not None:
+                on_step(name, n, total)
+
+        def run_chain() -> None:
+            for name, fn in chain:
+                step(name, fn)
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="studio-warm-up") as pool:
+            futures = [pool.submit(step, "chat model", lambda: self.llm.warm_up()), pool.submit(run_chain)]
+            for f in futures:
+                f.result()  # re-raises a failed step (a missing model names its fix)
+        if bar is not None:
+            bar.close()
+        return total
+
     def close(self) -> None:
         """Close what was built (models freed, files closed), newest first; built again on next use."""
         with self._lock:

@@ -105,13 +105,22 @@ class StudioPipeline:
         return self.resources.knowledge
 
     # ------------------------------------------------------------------ lifecycle
-    def warm_up(self, progress: bool = False) -> "StudioPipeline":
-        """Load the models and indexes; ingest the bundled docs the first time (idempotent)."""
-        self.pipeline.warm_up(progress=progress)
+    def warm_up(self, progress: bool = False, on_step: Any = None) -> "StudioPipeline":
+        """Load the models and indexes; ingest the bundled docs the first time (idempotent).
+
+        The chat model loads on one thread while the embedding model, the intent router's
+        prototypes and the knowledge indexes load on another (the model load is native
+        code and overlaps with the Python work). ``on_step(name, done, total)`` reports
+        each finished step (the server shows it on the page and in ``studio/api/health``).
+        """
+        steps = self.resources.warm_up(on_step=on_step, progress=progress)
+        self.pipeline.warm_up(progress=progress)  # the operators: each only picks up its resource now
         if self.config["bundled_docs"] and not self._docs_ingested:
             self.knowledge.ingest(bundled_docs_path(), BUNDLED_DOCS_DOMAIN, progress=progress)
             self._add_route(BUNDLED_DOCS_DOMAIN, BUNDLED_DOCS_KEYWORDS)
             self._docs_ingested = True
+        if on_step is not None:
+            on_step("ready", steps + 1, steps + 1)
         return self
 
     def _add_route(self, domain: str, keywords: tuple[str, ...] = ()) -> None:

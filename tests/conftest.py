@@ -35,3 +35,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared corpus is missing: expected {SHARED_DATA} (clone the repo next to shared/)")
     return SHARED_DATA
+
+
+#: fixtures that load a real model (llama.cpp, the embedding model) or a pipeline that does
+MODEL_FIXTURES = frozenset({
+    "real_embedder", "embedder", "classifiers", "chat_llm", "llama_client", "llama_server", "guard",
+    "studio", "studio_pipe", "shell", "run", "kb", "knowledge", "studio_ws", "jp_serverapp",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses a model-loading fixture is ``slow``, whatever its module says, so
+    ``make test-fast`` (``-m "not slow"``) never loads a model."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

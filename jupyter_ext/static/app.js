@@ -111,6 +111,7 @@
       if (!turn) return;
       if (f.evidence) renderEvidence(turn, f.evidence);
       if (!f.stopped) turn.text = typeof f.synthesis === "string" && f.evidence ? f.synthesis : (f.text || "");
+      turn.note = f.note || "";
       renderAnswer(turn);
       renderDropped(turn, f);
       showDone(turn, f);
@@ -169,7 +170,6 @@
       row.appendChild(h("small", "reason", " (" + d.reason + ")"));
       turn.dropped.appendChild(row);
     });
-    if (f.note && (f.evidence && (f.evidence.pieces || []).length)) turn.dropped.appendChild(h("div", "note", f.note));
   }
 
   function scheduleRender(turn) {
@@ -179,7 +179,11 @@
   }
 
   function renderAnswer(turn) {
-    turn.answer.replaceChildren(StudioMarkdown.render(turn.text));
+    if (!turn.text && turn.note) {  // no synthesis survived: say so where the answer would be
+      turn.answer.replaceChildren(h("em", "note", turn.note));
+    } else {
+      turn.answer.replaceChildren(StudioMarkdown.render(turn.text));
+    }
     turn.answer.dataset.tokens = String(turn.tokens);
     turn.box.scrollIntoView({ block: "end" });
   }
@@ -317,8 +321,25 @@
   }
 
   function loadGraph() {  // the graph as this chat's session sees it (its own branch toggles)
-    return api("pipeline?session_id=" + encodeURIComponent(state.session)).then(function (g) { state.graph = g; drawGraph(g); })
+    return api("pipeline?session_id=" + encodeURIComponent(state.session))
+      .then(function (g) { state.graph = g; drawGraph(g); showWarmUp(g.runtime); })
       .catch(function (e) { notice("pipeline: " + e.message); });
+  }
+
+  // while the server loads its models, say how far it got (the first answer waits for it)
+  function showWarmUp(runtime) {
+    var box = $("warm-up");
+    if (!box || !runtime) return;
+    if (runtime.status !== "warming" && runtime.status !== "idle") {
+      box.hidden = runtime.status !== "failed";
+      if (runtime.status === "failed") box.textContent = "warm-up failed: " + (runtime.error || {}).message;
+      return;
+    }
+    var p = runtime.warm_up_progress;
+    box.hidden = false;
+    box.textContent = "warming up: " + (p ? p.step + " loaded (" + p.done + "/" + p.total + ", " +
+                                              p.elapsed_s + " s)" : "starting…");
+    setTimeout(loadGraph, 1000);
   }
 
   function drawGraph(g) {

@@ -29,11 +29,12 @@ from studio_nb.errors import ConfigError
 from studio_nb.kernel import Operator
 from studio_nb.messages import ContextEnrichedMessage, Evidence, EvidencePiece, Response, is_chinese
 from studio_nb.operators.respond import respond
+from studio_nb.services.intent.types import Intent
 from studio_nb.services.tools.statements import state
 
 MODES = ("grounded", "extractive", "generative")
 #: intents whose questions are about documents: with no evidence, the model is not asked
-DOCUMENT_INTENTS = ("KNOWLEDGE_QUERY",)
+DOCUMENT_INTENTS = (Intent.KNOWLEDGE_QUERY.value,)
 #: below this router confidence the intent is a guess, and the question's own floor applies
 UNSURE = 0.6
 
@@ -66,9 +67,9 @@ class EvidenceOp(Operator):
 
     def floor(self, intent: str, confidence: float) -> float:
         """The lowest selector score that counts as evidence for this kind of message."""
-        if intent == "KNOWLEDGE_QUERY" or (intent != "SAGE_CODING" and confidence < UNSURE):
+        if intent == Intent.KNOWLEDGE_QUERY.value or (intent != Intent.SAGE_CODING.value and confidence < UNSURE):
             return self.question_min_score
-        return self.code_min_score if intent == "SAGE_CODING" else self.min_score
+        return self.code_min_score if intent == Intent.SAGE_CODING.value else self.min_score
 
     def warm_up(self) -> None:
         self.selector = self.need("evidence")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import RoutedMessage, Source
+from studio_nb.services.intent.types import Intent
 
 #: intents that are answered without retrieval (the DirectLLM path of the design)
-NO_RETRIEVAL = ("GENERAL_CHAT", "SYSTEM_OPERATION")
+NO_RETRIEVAL = (Intent.GENERAL_CHAT.value, Intent.SYSTEM_OPERATION.value)
 
 
 class KnowledgeRAGOp(Operator):

@@ -6,10 +6,6 @@ from studio_nb.kernel import Operator
 from studio_nb.messages import MemoryContext, RoutedMessage
 
 
-def turn_dict(turn) -> dict:
-    return {"question": turn.question, "answer": turn.answer, "intent": turn.intent, "id": turn.id}
-
-
 class MemoryLoaderOp(Operator):
     """Loads conversation memory (the store keeps a TTL cache, so this is usually cheap)."""
 
@@ -22,8 +18,4 @@ class MemoryLoaderOp(Operator):
         self.store = self.need("memory")
 
     def process(self, msg: RoutedMessage) -> MemoryContext:
-        ctx = self.store.load(msg.original.session_id, query=msg.content)
-        return MemoryContext(
-            recent=tuple(turn_dict(t) for t in ctx.recent),
-            recalled=tuple(turn_dict(t) for t in ctx.recalled),
-        )
+        return self.store.load(msg.original.session_id, query=msg.content)

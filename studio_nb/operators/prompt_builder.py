@@ -17,10 +17,11 @@ from dataclasses import replace
 
 from studio_nb.kernel import Operator
 from studio_nb.messages import ContextEnrichedMessage, LLMRequest, Regenerate
+from studio_nb.services.intent.types import Intent
 
 BASE = "You are the assistant of SAGE Studio in Jupyter. Answer briefly and accurately, in the language of the question."
 
-INSTRUCTIONS = {
+INSTRUCTIONS = {  # keyed by Intent value
     "KNOWLEDGE_QUERY": "Use the numbered sources in the message and cite them like [1]. "
     "If the sources do not answer the question, say so.",
     "SAGE_CODING": "Help with Python and SAGE code: a short explanation and a code block. "
@@ -64,8 +65,8 @@ def render_messages(
     messages = [{"role": "system", "content": system_prompt(routed.intent)}]
     recent = ctx.memory.recent[-history_turns:] if history_turns else ()
     for turn in recent:
-        messages.append({"role": "user", "content": turn["question"]})
-        messages.append({"role": "assistant", "content": turn["answer"][:max_doc_chars]})
+        messages.append({"role": "user", "content": turn.question})
+        messages.append({"role": "assistant", "content": turn.answer[:max_doc_chars]})
     parts = []
     if ctx.documents:
         lines = ["Sources:"]
@@ -81,7 +82,7 @@ def render_messages(
         parts.append("\n".join(lines))
     if ctx.memory.recalled:
         lines = ["Earlier in this conversation:"]
-        lines.extend(f"- Q: {t['question']}\n  A: {t['answer'][:max_doc_chars]}" for t in ctx.memory.recalled)
+        lines.extend(f"- Q: {t.question}\n  A: {t.answer[:max_doc_chars]}" for t in ctx.memory.recalled)
         parts.append("\n".join(lines))
     question = routed.content
     if retry_reason:
@@ -98,7 +99,7 @@ def _grounded_messages(ctx: ContextEnrichedMessage, retry_reason: str | None) ->
     if retry_reason:
         question += "\n\n" + GROUNDED_RETRY_HINT.format(reason=retry_reason)
     user = "\n".join(lines) + f"\n\nQuestion: {question}"
-    system = GROUNDED_CODE if ctx.routed.intent == "SAGE_CODING" else GROUNDED
+    system = GROUNDED_CODE if ctx.routed.intent == Intent.SAGE_CODING.value else GROUNDED
     return ({"role": "system", "content": system}, {"role": "user", "content": user})
 
 
@@ -145,6 +146,6 @@ class PromptBuilderOp(Operator):
                 prompt_tokens=0,
             )
         messages = render_messages(msg, **options)
-        short = self.mode == "grounded" and bool(msg.evidence) and msg.routed.intent != "SAGE_CODING"
+        short = self.mode == "grounded" and bool(msg.evidence) and msg.routed.intent != Intent.SAGE_CODING.value
         max_tokens = min(self.max_tokens, self.synthesis_tokens) if short else self.max_tokens
         return LLMRequest(msg, messages, max_tokens, self.temperature, self.seed, render_options=options)

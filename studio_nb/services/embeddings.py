@@ -4,25 +4,40 @@ The classifier, the knowledge manager, the memory store and the evidence selecto
 embed text; the Studio pipeline gives them one ``Embedder`` (``StudioResources.embedder``)
 so the model is loaded once (about 90 MB and a second of start-up per extra copy). torch
 is imported only in ``warm_up`` so importing this module is cheap.
+
+A turn embeds its question once: the router embeds it first, and the memory recall and
+the retrieval branches, running in parallel after it, find the vector in a small cache
+of recent short texts instead of each encoding it again behind the model's lock (which
+made the parallel branches slower than a serial chain). Batches (ingestion) bypass it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
 from studio_nb.services.models import check_readable, default_embedding_model_path
 
+#: encode() calls of at most this many texts are served from / stored in the cache
+CACHED_CALL_SIZE = 4
+
+
 class Embedder:
     """L2-normalised float32 embeddings; safe to call from several threads."""
 
-    def __init__(self, model_path: str | os.PathLike | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_path: str | os.PathLike | None = None, batch_size: int = 32, cache_size: int = 256) -> None:
         self.model_path = str(model_path) if model_path else None
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.cache_hits = 0
+        self.encoded = 0  # texts the model actually embedded
         self._model = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the model: one encode at a time
+        self._cache: OrderedDict[str, object] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the model (idempotent). Never downloads: ``HF_HUB_OFFLINE`` is forced on."""
@@ -58,14 +73,37 @@ class Embedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        if len(texts) > CACHED_CALL_SIZE or self.cache_size <= 0:
+            return self._encode(texts, batch_size, progress)
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in found:
+                self._cache.move_to_end(t)
+            self.cache_hits += len(found)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = dict(zip(missing, self._encode(missing, batch_size, progress)))
+            with self._cache_lock:
+                for t, vec in fresh.items():
+                    self._cache[t] = vec
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            found.update(fresh)
+        return np.stack([found[t] for t in texts])
+
+    def _encode(self, texts: list[str], batch_size: int | None, progress: bool):
+        import numpy as np
+
         with self._lock:
             vecs = self._model.encode(
-                list(texts),
+                texts,
                 batch_size=batch_size or self.batch_size,
                 show_progress_bar=progress,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )
+            self.encoded += len(texts)
         return np.asarray(vecs, dtype=np.float32)
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio_nb.access import check_session, unknown_session
+from studio_nb.services.text import CJK_RUN, cjk_share
 from studio_nb.errors import ConfigError, StudioError
 
 TITLE_CHARS = 60
@@ -119,7 +120,7 @@ class Turn:
 class MemoryContext:
     """What the prompt builder gets: the recent window and relevant older turns."""
 
-    recent: tuple[Turn, ...]
+    recent: tuple[Turn, ...] = ()
     recalled: tuple[Turn, ...] = ()
 
 
@@ -142,7 +143,6 @@ class _CacheEntry:
 # --- lexical relevance ------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9_]+")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
 def lexical_terms(text: str) -> set[str]:
@@ -153,17 +153,11 @@ def lexical_terms(text: str) -> set[str]:
     """
     text = text.lower()
     terms = {w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()}
-    for run in _CJK_RUN.findall(text):
+    for run in CJK_RUN.findall(text):
         if len(run) == 1:
             terms.add(run)
         terms.update(run[i : i + 2] for i in range(len(run) - 1))
     return terms
-
-
-def cjk_share(text: str) -> float:
-    """Fraction of the non-space characters of ``text`` that are CJK ideographs."""
-    chars = [c for c in text if not c.isspace()]
-    return sum(len(r) for r in _CJK_RUN.findall(text)) / len(chars) if chars else 0.0
 
 
 def lexical_score(query_terms: set[str], text: str) -> float:

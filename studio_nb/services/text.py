@@ -22,7 +22,7 @@ CJK = re.compile(f"[{CJK_CHARS}]")
 CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _IDENT = re.compile(
-    r"--?[a-z][\w-]+"  # command-line options
+    r"(?<![\w-])--?[a-z][\w-]+"  # command-line options (not the hyphen of "web-based")
     r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?"  # dotted names, calls
     r"|[A-Za-z_]\w*\(\)"  # calls
     r"|[a-z]+(?:_[a-z0-9]+)+"  # snake_case

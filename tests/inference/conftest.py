@@ -24,10 +24,16 @@ def llama_client():
     client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+#: uvicorn serving llama-cpp-python's own OpenAI-compatible app on a socket handed down by the test
+SERVE = (
+    "import sys, uvicorn\n"
+    "from llama_cpp.server.app import create_app\n"
+    "from llama_cpp.server.settings import ModelSettings, ServerSettings\n"
+    "fd, model, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])\n"
+    "app = create_app(server_settings=ServerSettings(), model_settings=[ModelSettings(\n"
+    "    model=model, n_threads=threads, n_ctx=2048, verbose=False)])\n"
+    "uvicorn.run(app, fd=fd, log_level='warning')\n"
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,16 +43,15 @@ def llama_server(tmp_path_factory):
 
     from studio_nb.services.models import default_chat_model_path
 
-    port = free_port()
+    # the listening socket is bound here, once, and inherited: no port is picked and released
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(default_chat_model_path()),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_threads", str(N_THREADS), "--n_ctx", "2048", "--verbose", "False",
-    ]  # fmt: skip
+    cmd = [sys.executable, "-c", SERVE, str(listener.fileno()), str(default_chat_model_path()), str(N_THREADS)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                pass_fds=(listener.fileno(),))
+    listener.close()  # the server holds its own copy
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -252,7 +252,8 @@ def test_a_waiting_request_can_be_cancelled_before_its_turn(llama_client):
         first = llama_client.astream_chat(LONG, max_tokens=256)
         await anext(first)  # holds the model
         waiting = asyncio.create_task(collect_async(llama_client.astream_chat(FRANCE, max_tokens=8)))
-        await asyncio.sleep(0.2)
+        for _ in range(5):  # let the task start and queue its request behind the first one
+            await asyncio.sleep(0)
         assert not waiting.done()
         waiting.cancel()
         await first.aclose()

@@ -20,7 +20,6 @@ from studio_nb.services.inference import (
     Usage,
 )
 from studio_nb.services.inference.openai_compat import approximate_token_count
-from tests.inference.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -92,13 +91,17 @@ def test_http_errors_name_the_url(llama_server):
 
 
 def test_connection_refused_is_backend_unavailable():
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    client = OpenAICompatibleClient(url, timeout_s=5)
-    with pytest.raises(BackendUnavailableError) as info:
-        client.warm_up()
-    assert url in str(info.value) and "fix:" in str(info.value) and info.value.code == "backend_unavailable"
-    with pytest.raises(BackendUnavailableError):
-        asyncio.run(acollect(client.astream_chat(QUESTION, max_tokens=4)))
+    import socket
+
+    with socket.socket() as held:  # bound but never listening: refused, and the port stays ours
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        client = OpenAICompatibleClient(url, timeout_s=5)
+        with pytest.raises(BackendUnavailableError) as info:
+            client.warm_up()
+        assert url in str(info.value) and "fix:" in str(info.value) and info.value.code == "backend_unavailable"
+        with pytest.raises(BackendUnavailableError):
+            asyncio.run(acollect(client.astream_chat(QUESTION, max_tokens=4)))
 
 
 # -- protocol corners, with a stdlib stand-in ---------------------------------------------

@@ -127,3 +127,20 @@ def test_warm_up_is_idempotent_and_long_messages_are_fine(classifiers):
     clf.warm_up()
     r = clf.classify("Traceback (most recent call last):\n" + "  File 'x.py', line 3\n" * 2000 + "ValueError: bad")
     assert r.intent is C
+
+
+def test_prototype_embeddings_are_kept_on_disk_between_runs(tmp_path, embedder):
+    """The second classifier with the same model and prototypes loads the matrix instead of
+    embedding 185 prototypes again (the largest part of a warm-up after the model)."""
+    import numpy as np
+
+    first = IntentClassifier("embedding", embedder=embedder, cache_dir=str(tmp_path))
+    first.warm_up()
+    assert not first._scorer.loaded_from_cache and list(tmp_path.glob("intent-prototypes-*.npy"))
+    encoded = embedder.encoded
+    second = IntentClassifier("embedding", embedder=embedder, cache_dir=str(tmp_path))
+    second.warm_up()
+    assert second._scorer.loaded_from_cache and embedder.encoded == encoded  # nothing embedded
+    assert np.array_equal(first._scorer._matrix, second._scorer._matrix)
+    text = "How do I write a MapFunction?"
+    assert first.classify(text).intent == second.classify(text).intent

@@ -1,6 +1,7 @@
 import pytest
 
-from studio_nb.services.intent.keywords import KeywordScorer, cjk_share
+from studio_nb.services.intent.keywords import KeywordScorer
+from studio_nb.services.text import cjk_share
 from studio_nb.services.intent.types import Intent
 
 

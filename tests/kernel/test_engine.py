@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncio
 
 import anyio
@@ -126,7 +128,7 @@ async def test_queue_bound_rejects_beyond_capacity():
     async with anyio.create_task_group() as tg:
         for i in range(50):
             tg.start_soon(one, i)
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # every request has arrived: running, queued or refused
         stats = p.engine.stats["gate"]
         high_water.append((stats.in_flight, stats.waiting))
         gate.set()
@@ -177,10 +179,10 @@ async def test_priority_decides_who_gets_the_slot_first():
     p.add_source(Gate(policy=Policy(concurrency=1, queue_capacity=10)))
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: p.arun("first"))
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # "first" holds the only slot
         for name, prio in [("low", 0), ("high", 9), ("mid", 5), ("low2", 0)]:
             tg.start_soon(lambda n=name, pr=prio: p.arun(n, priority=pr))
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # all four wait in the queue
         gate.set()
     assert served == ["first", "high", "mid", "low", "low2"]
 
@@ -217,12 +219,12 @@ async def test_cancellation_reaches_the_running_streaming_operator():
     tokens = Tokens(delay_ms=5)
     p.add_source(tokens)
     got = []
-    async for item in p.astream("w " * 1000):
-        got.append(item)
-        if len(got) == 3:
-            break
-    # the async-for break closes the generator, which cancels the request
-    await anyio.sleep(0.02)
+    async with contextlib.aclosing(p.astream("w " * 1000)) as stream:
+        async for item in stream:
+            got.append(item)
+            if len(got) == 3:
+                break
+    # leaving the block closes the stream, which cancels the request and waits for it
     assert tokens.closed
     assert tokens.yielded < 10
 

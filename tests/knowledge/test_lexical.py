@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from studio_nb.services.knowledge.bm25 import BM25Index
-from studio_nb.services.knowledge.fusion import cjk_share, dense_weight, fuse
+from studio_nb.services.knowledge.fusion import dense_weight, fuse
+from studio_nb.services.text import cjk_share
 from studio_nb.services.knowledge.ignore import IgnoreRules, walk_files
 from studio_nb.services.knowledge.lexical_tokens import stem, tokenize
 

@@ -11,9 +11,9 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,12 +37,6 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> Iterator[Lab]:
     """Serve copies of ``notebooks`` from ``tmp/root`` with an isolated Jupyter config."""
@@ -53,7 +47,7 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
     settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the screenshot
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(tmp / "config"),
@@ -66,11 +60,9 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
     cmd = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "tests.notebook.serve_lab",  # JupyterLab binding port 0 itself: no port race
         "--no-browser",
         "--ip=127.0.0.1",
-        f"--port={port}",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.port_retries=0",
@@ -80,8 +72,17 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root)
+    fh = open(log, "w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=fh, text=True, env=env, cwd=root)
+    for line in proc.stdout:  # blocks until the server listens (or exits)
+        if line.startswith("STUDIO_TEST_PORT "):
+            port = int(line.split()[1])
+            break
+    else:
+        proc.wait()
+        fh.close()
+        raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+    threading.Thread(target=lambda: [fh.write(line) for line in proc.stdout], daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_s
@@ -107,6 +108,7 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        fh.close()
 
 
 @contextlib.contextmanager

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from html import escape
 from typing import Any
 
 import pytest
 
 from studio_nb.errors import BusyError, ConfigError
+from studio_nb.messages import TextDelta
 from studio_nb.notebook import ChatPanel
 
 pytestmark = pytest.mark.slow
@@ -20,14 +20,6 @@ def _watch(panel: ChatPanel) -> list[str]:
     values: list[str] = []
     panel.answer.observe(lambda change: values.append(change["new"]), names="value")
     return values
-
-
-def _wait_for(predicate: Any, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> None:
@@ -65,14 +57,14 @@ def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> Non
 def test_stop_cancels_generation(studio_pipe: Any) -> None:
     panel = ChatPanel(studio_pipe, session="panel-stop")
     fut = panel.send("write a long story about a robot that learns to paint")
-    _wait_for(lambda: panel.state.deltas >= 1 or fut.done())
+    turn = panel._turn_obj
+    next(p for p in turn if isinstance(p, TextDelta) and p.content)  # blocks until the first token
     assert not fut.done(), "the answer finished before it could be stopped"
     panel.stop()
     assert panel.wait(30)
     assert fut.cancelled() and panel.status_state == "stopped" and panel.response is None
-    shown = panel.text
-    time.sleep(0.5)
-    assert panel.text == shown  # nothing arrives after Stop
+    assert turn.wait(30).stopped  # the turn itself ended: nothing can arrive after Stop
+    assert list(turn) == turn.parts  # and what it produced is all there is
     llm_run = studio_pipe["llm_inference"].last[-1]
     assert isinstance(llm_run.error, asyncio.CancelledError)  # generation itself was cancelled
     assert "panel-stop" not in [s.session_id for s in studio_pipe.memory.sessions("local")]  # no turn saved

@@ -108,27 +108,24 @@ def ray_engine_factory():
         engine.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def redis_url():
-    """A throw-away redis-server (no persistence) on a free 127.0.0.1 port."""
+def redis_url(tmp_path_factory):
+    """A throw-away redis-server (no persistence) on a private Unix socket.
+
+    A socket file in a fresh temporary folder cannot collide with anything, unlike a TCP
+    port picked in advance (and TCP is switched off: ``--port 0``)."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed: `apt-get install -y redis-server` (make system-deps)")
     import redis
 
-    port = _free_port()
+    sock = tmp_path_factory.mktemp("redis") / "redis.sock"
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"unix://{sock}?db=0"
     try:
         client = redis.Redis.from_url(url)
         deadline = time.monotonic() + 20
@@ -138,7 +135,7 @@ def redis_url():
                 break
             except redis.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start on port {port}")
+                    pytest.fail(f"redis-server did not start on {sock}")
                 time.sleep(0.05)
         client.close()
         yield url

@@ -77,7 +77,7 @@ def test_turn_is_committed_before_the_response_and_recalled_next_turn(studio):
     assert [t.id for t in history] == [first.turn_id] and history[0].question == "compute 6*7"
     studio.chat("and what is 2+2?", session_id=session)
     loaded = studio["memory_loader"].last[-1].output
-    assert [t["question"] for t in loaded.recent] == ["compute 6*7"]
+    assert [t.question for t in loaded.recent] == ["compute 6*7"]
 
 
 def test_stop_cancels_generation_mid_stream(studio):

@@ -183,3 +183,19 @@ async def test_process_backend_runs_picklable_cpu_tools_in_another_process():
     refused = await reg.call("calc", {"expression": "9**9**9"})  # a ToolError crosses the process boundary
     assert refused.error_code == "tool_error" and "too large" in refused.error
     reg.close()
+
+
+def test_the_schema_checker_refuses_what_it_cannot_enforce():
+    """Tool schemas are checked by a small subset of JSON Schema (no 1.8 s jsonschema import):
+    a keyword it does not know must fail at registration, never be silently ignored."""
+    from studio_nb.services.tools.schema import problems
+
+    reg = ToolRegistry()
+    with pytest.raises(ToolError, match=r"unsupported keyword\(s\) \['pattern'\]"):
+        reg.register(ToolSpec("p", "x", {"type": "object", "properties": {"s": {"type": "string", "pattern": "a+"}}}),
+                     lambda s: s)
+    schema = {"type": "object", "properties": {"k": {"type": ["integer", "null"], "maximum": 3},
+                                               "tags": {"type": "array", "items": {"type": "string"}}}}
+    assert problems(schema, {"k": None, "tags": ["a"]}) == []
+    assert problems(schema, {"k": 9, "tags": ["a", 2]}) == [
+        ("k", "9 is greater than the maximum of 3"), ("tags/1", "2 is not of type 'string'")]

@@ -18,8 +18,8 @@ from studio_nb.errors import StudioError
 class Usage:
     """Token counts of one request, as the backend's tokenizer sees them."""
 
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

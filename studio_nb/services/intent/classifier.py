@@ -25,7 +25,8 @@ from typing import Iterable, Mapping
 from studio_nb.errors import ConfigError, StudioError
 from studio_nb.services.intent.domains import DomainRouter
 from studio_nb.services.intent.embedding import PrototypeScorer
-from studio_nb.services.intent.keywords import KeywordScorer, cjk_share
+from studio_nb.services.intent.keywords import KeywordScorer
+from studio_nb.services.text import cjk_share
 from studio_nb.services.intent.llm import LLM_CONFIDENCE, LLMLabeler
 from studio_nb.services.intent.prototypes import coerce_prototypes, load_prototypes
 from studio_nb.services.intent.types import INTENTS, MODES, Intent, IntentResult
@@ -68,6 +69,7 @@ class IntentClassifier:
         embedding_weight: float = 0.7,
         llm_threshold: float = 0.5,
         cjk_embedding_trust: float = 0.6,
+        cache_dir: str | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown intent mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -85,6 +87,7 @@ class IntentClassifier:
         self.cjk_embedding_trust = cjk_embedding_trust
         self._embedder = embedder
         self._prototypes = prototypes
+        self._cache_dir = cache_dir  # where the prototype embeddings are kept between runs
         self._keywords = KeywordScorer()
         self._router = DomainRouter(domains)
         self._labeler = LLMLabeler(llm) if llm is not None else None
@@ -111,7 +114,7 @@ class IntentClassifier:
                 from studio_nb.services.embeddings import Embedder
 
                 self._embedder = Embedder()
-            scorer = PrototypeScorer(self._embedder, protos)
+            scorer = PrototypeScorer(self._embedder, protos, cache_dir=self._cache_dir)
             scorer.warm_up()
         except Exception as exc:
             if self.mode == "embedding":

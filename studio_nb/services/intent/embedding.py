@@ -1,7 +1,10 @@
 """Nearest-prototype scoring with sentence embeddings.
 
-The prototype matrix is embedded once in ``warm_up`` and cached, so classifying costs one
-query embedding plus a (n_prototypes x dim) matrix-vector product. Per intent we take the
+The prototype matrix is embedded once in ``warm_up``, so classifying costs one query
+embedding plus a (n_prototypes x dim) matrix-vector product. With a ``cache_dir`` the
+matrix is also kept on disk, keyed by the model and the prototype texts: embedding the
+185 prototypes was the largest part of a server's warm-up after loading the model
+(several seconds on 2 cores), and they only change when the model or the file does. Per intent we take the
 mean of the top-k cosine similarities (robust to one odd prototype) and turn the four
 numbers into a distribution with a temperature softmax: when the model cannot tell the
 intents apart the similarities are close and the distribution comes out flat, which lets
@@ -11,7 +14,11 @@ prototypes (0.05 was over-confident on Chinese; 0.2 threw English signal away).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from studio_nb.services.intent.prototypes import Prototype
 from studio_nb.services.intent.types import INTENTS, Intent
@@ -31,11 +38,16 @@ class EmbeddingScores:
 class PrototypeScorer:
     """Scores texts by similarity to labelled prototypes; ``warm_up`` embeds them once."""
 
-    def __init__(self, embedder, prototypes: list[Prototype], *, top_k: int = 3, temperature: float = 0.1) -> None:
+    def __init__(
+        self, embedder, prototypes: list[Prototype], *, top_k: int = 3, temperature: float = 0.1,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
         self.embedder = embedder
         self.prototypes = list(prototypes)
         self.top_k = top_k
         self.temperature = temperature
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.loaded_from_cache = False
         self._matrix = None  # (n, dim) float32, unit rows
         self._masks = None  # intent -> index array
 
@@ -50,10 +62,50 @@ class PrototypeScorer:
         import numpy as np
 
         self.embedder.warm_up()
-        matrix = np.asarray(self.embedder.encode([p.text for p in self.prototypes]), dtype=np.float32)
+        texts = [p.text for p in self.prototypes]
+        matrix = self._cached(texts)
+        if matrix is None:
+            matrix = np.asarray(self.embedder.encode(texts), dtype=np.float32)
+            self._store(texts, matrix)
         labels = np.array([INTENTS.index(p.intent) for p in self.prototypes])
         self._masks = {i: np.flatnonzero(labels == n) for n, i in enumerate(INTENTS)}
         self._matrix = matrix
+
+    def _cache_file(self, texts: list[str]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        model = str(getattr(self.embedder, "model_path", None) or "default")
+        key = hashlib.sha256(json.dumps([model, texts], ensure_ascii=False).encode()).hexdigest()[:16]
+        return self.cache_dir / f"intent-prototypes-{key}.npy"
+
+    def _cached(self, texts: list[str]):
+        import numpy as np
+
+        path = self._cache_file(texts)
+        if path is None or not path.is_file():
+            return None
+        try:
+            matrix = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # a torn or foreign file: embed again
+            return None
+        if matrix.shape[0] != len(texts):
+            return None
+        self.loaded_from_cache = True
+        return matrix.astype(np.float32, copy=False)
+
+    def _store(self, texts: list[str], matrix) -> None:
+        import numpy as np
+
+        path = self._cache_file(texts)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, matrix, allow_pickle=False)
+            os.replace(tmp, path)  # readers see a whole file or none
+        except OSError:  # a read-only data dir only costs the cache
+            pass
 
     def add(self, prototypes: list[Prototype]) -> None:
         """Add prototypes; re-embeds lazily at the next warm_up."""

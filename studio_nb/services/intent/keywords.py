@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from studio_nb.services.intent.types import INTENTS, Intent
+from studio_nb.services.text import CJK
 
 K, C, S, G = Intent.KNOWLEDGE_QUERY, Intent.SAGE_CODING, Intent.SYSTEM_OPERATION, Intent.GENERAL_CHAT
 
@@ -34,7 +35,9 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "list files", "list the files", "list my files", "clear history", "clear my history",
                "clear the history", "clear the chat", "clear my chat", "knowledge domains",
                "list domains", "知识域", "聊天记录", "历史记录", "对话记录", "清空", "重建索引",
-               r"re:(?:重建|重新建|刷新).{0,24}索引"]),
+               r"re:(?:重建|重新建|刷新).{0,24}索引",
+               # Python help on a name: help(x), "the signature of", 帮助文档, 签名
+               r"re:\bhelp\s*\(", "帮助文档", "docstring of", "signature of"]),
         (2.0, [r"re:^\s*(?:please\s+)?(?:list|open|read|clear|delete|remove|ingest|re-?index|rebuild|reset|wipe|"
                r"calculate|compute)\b", r"re:^\s*(?:请|帮我|麻烦)?(?:列出|打开|读取|清空|清除|删除|移除|导入|重建|重置|计算)",
                "calculate", "compute", "how much is", "计算", "ingest", "re-index", "reindex",
@@ -44,7 +47,7 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "导入", "索引", "知识库", "删除", "重置", "文件列表", "有哪些文件", "会话"]),
         (1.0, [r"re:[\w./~-]+\.(?:txt|md|csv|json|ya?ml|log|toml|ipynb|pdf)\b", "read", "open",
                "list", "show me", "session", "history", "今天", "现在", "日期", "时间", "文件",
-               "查看", "执行", "run the tool", "status", "状态", "domain"]),
+               "查看", "执行", "run the tool", "status", "状态", "domain", "签名"]),
     ],
     C: [
         (3.0, [r"re:\b[A-Z]\w*(?:Error|Exception)\b", "traceback", "stack trace", "```",
@@ -59,8 +62,10 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "单元测试", "测试用例", "装饰器", "循环", "推导式", "出错", "自定义", "程序", "怎么改",
                "改成", "改写", "给出代码", "示例代码",
                # tests and bug reports ("it receives nothing", "mock the client")
-               "mock", "tests", "test case", "单测", "帮我看看", "没收到", "收不到", "不生效", "不起作用"]),
+               "mock", "tests", "test case", "单测", "帮我看看", "没收到", "收不到", "不生效", "不起作用",
+               "type hints", "type hint", "docstrings", "类型提示", "类型注解", "文档字符串", "加上日志", "打日志"]),
         (1.0, [r"re:\w+\.\w+\(", r"re:\w+\([^)]*\)", "import", "return", "api", "example of",
+               "日志", "添加", "加上",
                "how do i", "how can i", "show me how", "build a", "create a", "怎么写", "如何写", "调用", "搭建", "类", "方法", "模块", "接口", "用法"]),
     ],
     K: [
@@ -69,7 +74,8 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
                "architecture", "according to", "paper", "papers", "literature", "related work",
                "research", "experiment", "experiments", "ablation", "baseline", "baselines",
                "reviewer", "thesis", "survey", "uploaded", "my notes",
-               "什么是", "是什么", "什么叫", "区别", "有什么不同", "介绍一下", "原理", "概念", "文档",
+               "什么是", "是什么", "什么叫", "区别", "有什么不同", "有何不同", "有何区别", "不同之处", "介绍一下",
+               "原理", "概念", "文档",
                "架构", "作用", "含义", "论文", "文献", "综述", "实验", "研究", "基线", "审稿", "投稿",
                "我上传", "上传的", "引言", "摘要"]),
         (1.0, ["why", "which", "when should", "support", "supports", "tell me about", "where can i find",
@@ -97,16 +103,6 @@ DEFAULT_RULES: Mapping[Intent, list[tuple[float, list[str]]]] = {
     ],
 }
 
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-_HAN = re.compile(r"[\u3400-\u9fff]")
-
-
-def cjk_share(text: str) -> float:
-    """Share of the letters in ``text`` that are Chinese characters (0 for pure English)."""
-    letters = [c for c in text if c.isalpha()]
-    return sum(1 for c in letters if _HAN.match(c)) / len(letters) if letters else 0.0
-
-
 @dataclass(frozen=True)
 class Rule:
     term: str
@@ -128,7 +124,7 @@ def compile_rule(term: str, intent: Intent, weight: float) -> Rule:
     """Build one rule; CJK terms are substrings, Latin terms respect word boundaries."""
     if term.startswith("re:"):
         return Rule(term, intent, weight, re.compile(term[3:], re.IGNORECASE | re.MULTILINE))
-    if _CJK.search(term):
+    if CJK.search(term):
         return Rule(term.lower(), intent, weight, None)
     pat = r"(?<![A-Za-z0-9_])" + re.escape(term) + r"(?![A-Za-z0-9_])"
     return Rule(term, intent, weight, re.compile(pat, re.IGNORECASE))

@@ -12,16 +12,10 @@ from __future__ import annotations
 import re
 from typing import Hashable, Sequence
 
-_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-_LATIN = re.compile(r"[A-Za-z]")
+from studio_nb.services.text import cjk_share
+
 
 METHODS = ("rrf", "score")
-
-
-def cjk_share(text: str) -> float:
-    """Share of CJK among the letters of ``text`` (0 for pure English)."""
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    return cjk / (cjk + latin / 4) if cjk or latin else 0.0  # ~4 Latin letters per word
 
 
 def dense_weight(query: str, cjk_dense_weight: float) -> float:

@@ -8,13 +8,16 @@ chunk. A file that cannot be read or parsed is reported and keeps its previous c
 
 Embedding is the slow part, so all new chunks of one ingest are embedded together,
 longest first (as sentence-transformers itself orders a batch: less padding), in large
-slices under one progress bar.
+slices under one progress bar. Meanwhile a second thread cuts the same chunks into BM25
+terms (jieba for Chinese): torch releases the GIL while it computes, so the lexical index
+costs almost nothing on top of the embedding (bench/retrieval.py: ingest vs raw encode).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,13 +121,16 @@ def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bo
         if p.source in known:
             reuse.update(domain.store.old_vectors(str(root), p.source))
     todo = sorted({h: t for ts, hs in zip(texts, hashes) for t, h in zip(ts, hs) if h not in reuse}.items())
-    if todo:
-        vecs = _embed([t for _, t in todo], embedder, batch_size, progress)
-        reuse.update({h: v for (h, _), v in zip(todo, vecs)})
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ingest-terms") as pool:
+        terms = pool.submit(lambda: [[tokenize(t) for t in ts] for ts in texts])  # beside the embedding
+        if todo:
+            vecs = _embed([t for _, t in todo], embedder, batch_size, progress)
+            reuse.update({h: v for (h, _), v in zip(todo, vecs)})
+        tokens = terms.result()
 
     changed = []
-    for p, ts, hs in zip(pending, texts, hashes):
-        new = [NewChunk(piece, h, tokenize(t), reuse[h]) for piece, t, h in zip(p.pieces, ts, hs)]
+    for p, ts, hs, toks in zip(pending, texts, hashes, tokens):
+        new = [NewChunk(piece, h, tok, reuse[h]) for piece, h, tok in zip(p.pieces, hs, toks)]
         changed.append((p.source, p.hash, p.size, new))
     added, dropped = domain.apply(str(root), changed, removed)
     return IngestReport(

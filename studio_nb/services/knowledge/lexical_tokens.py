@@ -15,8 +15,9 @@ import logging
 import re
 import threading
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-_RUN = re.compile(f"([{_CJK}]+)|([^{_CJK}]+)")
+from studio_nb.services.text import CJK_CHARS
+
+_RUN = re.compile(f"([{CJK_CHARS}]+)|([^{CJK_CHARS}]+)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)*")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 

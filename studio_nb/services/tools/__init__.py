@@ -1,8 +1,8 @@
 """Tools the assistant can call: a registry with bounded IO/CPU pools and the built-ins.
 
 Public names (docs/contracts.md "Tools"): ToolSpec, ToolCall, ToolRegistry,
-default_registry, select_tool_calls. Importing this package is cheap (jsonschema is
-imported when the first tool is registered).
+default_registry, select_tool_calls. Importing this package is cheap; tool arguments are
+checked by ``schema.py`` (a subset of JSON Schema, without importing jsonschema).
 """
 
 from studio_nb.services.tools.builtins import default_registry

@@ -50,8 +50,7 @@ class ToolRegistry:
 
     def register(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         """Add a tool; its schema is checked now so a typo fails at start-up, not mid-chat."""
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
+        from studio_nb.services.tools.schema import SchemaProblem, check_schema
 
         if not spec.name.isidentifier():
             raise ToolError(f"tool name {spec.name!r} must be an identifier (letters, digits, _)")
@@ -62,10 +61,10 @@ class ToolRegistry:
         if not spec.timeout_s > 0:
             raise ToolError(f"tool {spec.name!r}: timeout_s must be > 0, got {spec.timeout_s!r}")
         try:
-            Draft202012Validator.check_schema(spec.parameters)
-        except SchemaError as exc:
-            raise ToolError(f"tool {spec.name!r} has an invalid parameters schema: {exc.message}") from exc
-        self._tools[spec.name] = (spec, fn, Draft202012Validator(spec.parameters), self._pool_for(spec, fn))
+            check_schema(spec.parameters)
+        except SchemaProblem as exc:
+            raise ToolError(f"tool {spec.name!r} has an invalid parameters schema: {exc}") from exc
+        self._tools[spec.name] = (spec, fn, spec.parameters, self._pool_for(spec, fn))
         if _takes_user(fn):
             self._wants_user.add(spec.name)
 
@@ -173,13 +172,13 @@ def _takes_user(fn: Callable[..., Any]) -> bool:
     return param is not None and param.kind is param.KEYWORD_ONLY
 
 
-def _validation_problem(validator: Any, arguments: Any) -> str | None:
+def _validation_problem(schema: dict, arguments: Any) -> str | None:
+    from studio_nb.services.tools.schema import problems
+
     if not isinstance(arguments, dict):
         return f"arguments must be a JSON object, got {type(arguments).__name__}"
-    errors = sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path])
-    if not errors:
-        return None
-    return "; ".join(f"{'/'.join(str(p) for p in e.absolute_path) or '(arguments)'}: {e.message}" for e in errors)
+    found = sorted(problems(schema, arguments))
+    return "; ".join(f"{path or '(arguments)'}: {message}" for path, message in found) or None
 
 
 def schema_from_signature(fn: Callable[..., Any]) -> dict:

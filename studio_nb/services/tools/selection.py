@@ -19,9 +19,10 @@ import re
 import unicodedata
 
 from studio_nb.errors import ToolError
+from studio_nb.services.intent.types import Intent
 from studio_nb.services.tools.calculator import FUNCTIONS, MAX_EXPRESSION_CHARS, normalize
 
-INTENTS = ("KNOWLEDGE_QUERY", "SAGE_CODING", "SYSTEM_OPERATION", "GENERAL_CHAT")
+INTENTS = tuple(i.value for i in Intent)
 MAX_CALCULATIONS = 3
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
