@@ -23,6 +23,7 @@ from studio_nb.kernel import Operator
 from studio_nb.messages import Dropped, Regenerate, Response, StreamChunk, Usage, is_chinese
 from studio_nb.operators.respond import respond
 from studio_nb.services.evidence.loops import find_loop, junk_reason
+from studio_nb.services.intent.types import Intent
 
 UNSUPPORTED_NOTE = "(The model's summary was not supported by these passages and was left out.)"
 UNSUPPORTED_NOTE_ZH = "（模型的总结没有得到这些段落的支持，已省略。）"
@@ -54,12 +55,15 @@ class GroundingGuardOp(Operator):
                            attempts=req.attempt + 1, guardrail=junk)
         if self.checker is None:
             self.warm_up()
-        verdicts = self.checker.check(text, evidence.texts, ctx.routed.content)
+        verdicts = self.checker.check(
+            text, evidence.texts, ctx.routed.content,
+            allow_code=ctx.routed.intent == Intent.SAGE_CODING.value, truncated=msg.finish_reason == "length",
+        )
         kept = [v for v in verdicts if v.kept]
         if not kept and can_retry and (junk is not None or self.retry_unsupported):
             return Regenerate(req, junk or "no sentence was supported by the evidence", msg.text)
         dropped = tuple(Dropped(v.text, v.reason or "unsupported") for v in verdicts if not v.kept and not v.filler)
-        note = "" if kept else (UNSUPPORTED_NOTE_ZH if is_chinese(ctx.routed.content) else UNSUPPORTED_NOTE)
+        note = "" if kept or not dropped else (UNSUPPORTED_NOTE_ZH if is_chinese(ctx.routed.content) else UNSUPPORTED_NOTE)
         unverified = [n for v in kept for n in v.unverified]
         if unverified:
             note = f"(The code uses names the sources do not show: {', '.join(dict.fromkeys(unverified))}.)"

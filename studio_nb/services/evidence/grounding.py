@@ -9,13 +9,20 @@ sentence of the synthesis is kept only when
    code — these are what a user would copy, so they must be exact;
 2. most of its content words are there too (``min_support`` of its terms, counted the
    way the search index counts them, so Chinese works: jieba words and bigrams);
-3. it says something: a sentence with no content word ("Sure!") is filler and removed
-   silently; one that only repeats itself (a loop) is dropped.
+3. it says something new: a sentence with no content word ("Sure!") is filler and removed
+   silently; one that loops, repeats an earlier sentence, or only restates the question
+   is dropped;
+4. it is finished: when the model ran out of tokens, its last, cut-off sentence is dropped.
 
-A generated code block is kept (its local names are the model's to choose), but the
-library names it calls (``env.submit()``, ``from x import Y``) are checked like claims,
-and those not found in the evidence are reported in ``Verdict.unverified`` so the user
-sees which parts of the code the sources do not back.
+Chinese sentences need more of their terms supported (``min_support_cjk``): their terms
+include character bigrams, and common bigrams are found in almost any evidence.
+
+A generated code block is kept when code was asked for (``allow_code``; its local names
+are the model's to choose), but the library names it imports or instantiates are checked
+like claims, and those not found in the evidence are reported in ``Verdict.unverified`` so
+the user sees which parts of the code the sources do not back. An unterminated block (the
+model ran out of tokens inside it) is dropped, and so is code in an answer to a question
+that did not ask for any.
 
 Citations like ``[2]`` are checked too: a number that names no piece of evidence is
 removed from the sentence. The checker is deliberately lexical and strict: it cannot
@@ -28,7 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from studio_nb.services.text import identifiers, terms
+from studio_nb.services.text import cjk_share, identifiers, terms
 
 _CITE = re.compile(r"\s*\[(\d{1,2})\]")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
@@ -39,6 +46,9 @@ _FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.DOTALL)
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ]+)|import\s+([\w.]+))", re.M)
 _CLASS_CALL = re.compile(r"\b([A-Z][A-Za-z0-9]+)\s*\(")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*\[])|(?<=[。！？；])|\n+")
+_ENDS = re.compile(r"[.!?。！？；…)\]\"'`]\s*$")
+#: words that make a sentence an interjection, not a statement ("Sure!", "好的。")
+_FILLER = frozenset("sure ok okay yes certainly great well hi hello thank thanks right indeed here answer 好的 当然 是的 你好 谢谢".split())
 #: numbers too small or common to be claims ("1 sentence", "step 2")
 _TRIVIAL_NUMBERS = frozenset({"0", "1", "2", "3"})
 
@@ -67,6 +77,18 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in out]
 
 
+def _copied(sentence: str, source: str, min_chars: int = 120) -> bool:
+    """The model pasted a passage back: a long stretch of the evidence word for word, or one
+    that starts like an evidence line (``[2] ...``). A short faithful restatement is kept."""
+    bare = _norm(_CITE.sub("", sentence)).strip(" .。")
+    pasted = bool(re.match(r"\s*\[\d{1,2}\]", sentence)) and len(bare) >= 20
+    return (pasted or len(bare) >= min_chars) and bare in source
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).lower()
 
@@ -79,8 +101,9 @@ def _found(claim: str, haystack: str) -> bool:
 class GroundingChecker:
     """``check(text, evidence, question)`` -> one Verdict per sentence (see module docstring)."""
 
-    def __init__(self, min_support: float = 0.6) -> None:
+    def __init__(self, min_support: float = 0.7, min_support_cjk: float = 0.8) -> None:
         self.min_support = min_support
+        self.min_support_cjk = min_support_cjk
 
     def claims(self, sentence: str) -> list[str]:
         """What in ``sentence`` must appear verbatim in the evidence."""
@@ -90,24 +113,48 @@ class GroundingChecker:
         found += [m.group(1) for m in _QUOTED.finditer(sentence)]
         return found
 
-    def check(self, text: str, evidence: Sequence[str], question: str = "") -> list[Verdict]:
+    def check(
+        self, text: str, evidence: Sequence[str], question: str = "", *, allow_code: bool = False,
+        truncated: bool = False,
+    ) -> list[Verdict]:
+        """One Verdict per sentence of ``text``; ``truncated``: the model hit its token limit."""
         source = _norm("\n".join(evidence) + "\n" + question)
         known = set(terms("\n".join(evidence) + "\n" + question))
+        asked = set(terms(question))
         n_pieces = len(evidence)
-        verdicts = []
-        for raw in split_sentences(text):
+        sentences = split_sentences(text)
+        verdicts: list[Verdict] = []
+        seen: list[set[str]] = []
+        for i, raw in enumerate(sentences):
             sentence = _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= n_pieces else "", raw).strip()
-            verdicts.append(self.check_sentence(sentence, source, known))
+            last = i == len(sentences) - 1
+            if last and truncated and not sentence.startswith("```") and not _ENDS.search(sentence):
+                verdicts.append(Verdict(sentence, False, "cut off mid-sentence", 0.0))
+                continue
+            verdict = self.check_sentence(sentence, source, known, allow_code=allow_code)
+            own = set(terms(_CITE.sub("", sentence)))
+            if verdict.kept and own and own <= asked:
+                verdict = Verdict(sentence, False, "only restates the question", verdict.support)
+            elif verdict.kept and _copied(sentence, source):  # said already, just above: silently left out
+                verdict = Verdict(sentence, False, "only repeats the evidence", verdict.support, filler=True)
+            elif verdict.kept and any(_jaccard(own, earlier) > 0.8 for earlier in seen):
+                verdict = Verdict(sentence, False, "repeats an earlier sentence", verdict.support)
+            if verdict.kept:
+                seen.append(own)
+            verdicts.append(verdict)
         return verdicts
 
-    def check_sentence(self, sentence: str, source: str, known: set[str]) -> Verdict:
+    def check_sentence(self, sentence: str, source: str, known: set[str], *, allow_code: bool = False) -> Verdict:
         from studio_nb.services.evidence.loops import find_loop
 
         if sentence.startswith("```"):
-            return self.check_code(sentence, source)
+            if not sentence.rstrip().endswith("```") or sentence.rstrip() == "```":
+                return Verdict(sentence, False, "an unfinished code block", 0.0)
+            if allow_code:
+                return self.check_code(sentence, source)
         bare = _CITE.sub("", sentence)
         own = set(terms(bare))
-        if not own:
+        if not own or own <= _FILLER:
             return Verdict(sentence, False, "says nothing", 0.0, filler=True)
         if find_loop(bare) is not None:
             return Verdict(sentence, False, "repeats itself", 0.0)
@@ -115,7 +162,8 @@ class GroundingChecker:
         support = len(own & known) / len(own)
         if missing:
             return Verdict(sentence, False, f"states {missing[0]!r}, which is not in the sources", support)
-        if support < self.min_support:
+        needed = self.min_support_cjk if cjk_share(bare) > 0.3 else self.min_support
+        if support < needed:
             return Verdict(sentence, False, f"only {support:.0%} of its words are in the sources", support)
         return Verdict(sentence, True, None, support)
 

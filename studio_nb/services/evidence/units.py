@@ -167,7 +167,10 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
                 lead_in = units[-1].text
             is_lead = line.endswith((":", "：")) and not looks_like_code(line)
             kind = "code" if not _LIST.match(raw) and looks_like_code(raw) else "line"
-            units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if _LIST.match(raw) else ""))
+            if kind == "line" and len(_SENTENCE_END.split(line)) > 2:  # "一句。两句！" on one short line
+                units.extend(_sentences([(no, line)]))
+            else:
+                units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if _LIST.match(raw) else ""))
             if is_lead:
                 lead_in = line
             continue

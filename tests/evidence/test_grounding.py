@@ -1,0 +1,58 @@
+"""The grounding check, sentence by sentence, as a table of cases (no model involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio_nb.services.evidence.grounding import GroundingChecker, split_sentences
+
+EVIDENCE = [
+    "A ParallelGroup runs independent branches concurrently on the same input and joins them.",
+    "Timeouts are set per branch with `timeout_ms`, default 30000.",
+    "并行组会同时运行多个分支，然后用 ContextJoin 合并结果。",
+]
+QUESTION = "What is a ParallelGroup?"
+
+
+@pytest.mark.parametrize(
+    "sentence, kept, reason",
+    [
+        ("A ParallelGroup runs branches concurrently and joins them [1].", True, None),
+        ("Each branch has a timeout_ms of 30000 by default [2].", True, None),
+        ("Each branch has a timeout of 5000 ms.", False, "'5000'"),  # a number the sources do not have
+        ("Use create_parallel_pipeline() to build one.", False, "'create_parallel_pipeline()'"),  # an invented name
+        ("It was invented at Google by very clever engineers.", False, "of its words"),
+        ("What is a ParallelGroup?", False, "restates the question"),
+        ("并行组会同时运行多个分支并合并结果。", True, None),
+        ("并行组可以自动扩展到上千台机器。", False, "of its words"),
+    ],
+)
+def test_each_sentence_is_kept_or_dropped_with_a_reason(sentence, kept, reason):
+    (verdict,) = GroundingChecker().check(sentence, EVIDENCE, QUESTION)
+    assert verdict.kept is kept
+    if reason:
+        assert reason in verdict.reason
+
+
+def test_filler_repeats_and_a_cut_off_ending_are_removed():
+    text = ("Sure! A ParallelGroup runs branches concurrently [1]. "
+            "A ParallelGroup runs branches concurrently [1]. It joins the")
+    verdicts = GroundingChecker().check(text, EVIDENCE, QUESTION, truncated=True)
+    assert [(v.kept, v.filler) for v in verdicts] == [(False, True), (True, False), (False, False), (False, False)]
+    assert verdicts[2].reason == "repeats an earlier sentence" and verdicts[3].reason == "cut off mid-sentence"
+
+
+def test_code_only_where_code_was_asked_for_and_never_unfinished():
+    done = "```python\nfrom studio_nb.kernel import ParallelGroup\ng = ParallelGroup('ctx', [a, b])\nFooBar()\n```"
+    (as_code,) = GroundingChecker().check(done, EVIDENCE, QUESTION, allow_code=True)
+    assert as_code.kept and as_code.unverified == ("studio_nb.kernel", "FooBar")
+    (not_asked,) = GroundingChecker().check(done, EVIDENCE, QUESTION, allow_code=False)
+    assert not not_asked.kept
+    (cut,) = GroundingChecker().check("```python\nx = 1", EVIDENCE, QUESTION, allow_code=True)
+    assert not cut.kept and cut.reason == "an unfinished code block"
+
+
+def test_invalid_citations_are_removed_and_sentences_split_in_both_languages():
+    (v,) = GroundingChecker().check("A ParallelGroup joins them [7].", EVIDENCE, QUESTION)
+    assert v.kept and v.text == "A ParallelGroup joins them."
+    assert split_sentences("一句话。第二句！Third one. Fourth?") == ["一句话。", "第二句！", "Third one.", "Fourth?"]

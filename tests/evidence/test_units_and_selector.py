@@ -1,0 +1,76 @@
+"""Evidence units (line numbers, tables, lead-ins, code) and the selector's choices, as tables of cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from studio_nb.services.evidence import EvidenceSelector, split_units
+
+DOC = """## Install
+SAGE needs Python 3.10 or newer. Install the core packages with:
+```bash
+pip install intsage-kernel
+```
+| option | default | meaning |
+|---|---|---|
+| `port` | 8080 | where the gateway listens |
+| `workers` | 4 | processes that serve requests |
+
+A LocalEnvironment runs the pipeline in this process. A RemoteEnvironment submits it to a Ray cluster.
+SAGE 的 LocalEnvironment 在本地运行。RemoteEnvironment 使用 Ray 集群！"""
+
+
+def test_units_keep_their_lines_and_kinds():
+    units = split_units(DOC, start_line=40)
+    by_text = {u.text: u for u in units}
+    assert by_text["pip install intsage-kernel"].kind == "code" and by_text["pip install intsage-kernel"].start_line == 43
+    lead = next(u for u in units if u.text.startswith("Install the core packages"))
+    assert lead.lead_in and lead.start_line == 41  # "... with:" brings the command along
+    row = next(u for u in units if u.text.startswith("`port`"))
+    assert row.start_line == 47 and row.context == "option | default | meaning"  # the header gives a row its meaning
+    assert not any(u.text.startswith("## ") for u in units)  # headings are context, not evidence
+    zh = [u.text for u in units if u.start_line == 51]
+    assert zh == ["SAGE 的 LocalEnvironment 在本地运行。", "RemoteEnvironment 使用 Ray 集群！"]  # no space needed
+
+
+def test_code_outside_a_fence_is_code():
+    units = split_units("from sage.core.api import LocalEnvironment\nenv = LocalEnvironment('x')\n", 1)
+    assert {u.kind for u in units} == {"code"}
+
+
+@dataclass(frozen=True)
+class Doc:
+    text: str
+    path: str = "guide.md"
+    heading: str = "Install"
+    start_line: int = 40
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Which port does the gateway listen on by default?", "8080"),  # a table row, shown under its header
+        ("How do I install the core packages?", "pip install intsage-kernel"),  # the lead-in brings the command
+        ("What is the difference between LocalEnvironment and RemoteEnvironment?", "Ray cluster"),
+        ("LocalEnvironment 和 RemoteEnvironment 有什么区别？", "Ray 集群"),
+    ],
+)
+def test_the_selector_finds_the_unit_that_answers(question, expected):
+    picked = EvidenceSelector(max_chars=300).select(question, [Doc(DOC)])
+    assert picked and expected in picked[0].text or expected in " ".join(p.text for p in picked[:2])
+
+
+def test_a_table_row_is_shown_with_its_header_and_pieces_cite_exact_lines():
+    (first, *_) = EvidenceSelector(max_chars=300).select("What is the default port?", [Doc(DOC)])
+    assert first.text.startswith("option | default | meaning\n`port` | 8080")
+    assert first.start_line <= 47 <= first.end_line <= 48  # the lines of the table, not the whole chunk
+
+
+def test_the_budget_holds_and_nothing_is_said_twice():
+    long_doc = Doc("\n".join(f"The gateway port is 8080 and it listens on all interfaces, note {i}." for i in range(30)))
+    picked = EvidenceSelector(max_chars=300).select("what port does the gateway use?", [long_doc])
+    assert sum(len(p.text) for p in picked) <= 300 * 1.2
+    texts = [p.text for p in picked]
+    assert len(texts) == len(set(texts))
