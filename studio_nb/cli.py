@@ -53,7 +53,7 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str)
     """Ask, stream the parts to the terminal (or print one JSON line), return an exit code."""
     from studio_nb import present
     from studio_nb.kernel import StepEvent
-    from studio_nb.messages import Evidence, TextDelta
+    from studio_nb.messages import is_chinese
 
     turn = pipe.ask(question, session_id=session, domains=args.domain)
     if args.json:
@@ -64,20 +64,25 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str)
         _print_json(data)
         return 0
     view = present.View(question=question)
+    live = sys.stderr.isatty()  # a terminal gets a live progress line; pipes get only the final text
     for part in turn:
         kind = view.add(part)
         if kind == "evidence":
             evidence_text = present.plain(present.View(question=question, evidence=part), sources=False)
             print(evidence_text.rstrip(present.CURSOR).rstrip() + "\n", flush=True)
-        elif kind == "text":
-            if part.restart:
-                print("\n[the grounding guard rejected that answer; generating again]")
-            print(part.content, end="", flush=True)
+        elif kind == "text" and live:
+            # the synthesis is checked sentence by sentence once it is complete, so what streams
+            # is only progress; the checked text is printed below
+            print(f"\r  writing a summary of the evidence… {view.deltas} tokens", end="", file=sys.stderr, flush=True)
         elif isinstance(part, StepEvent) and args.verbose and part.status != "running":
             took = f" {part.duration_ms:.0f} ms" if part.duration_ms is not None else ""
-            print(f"  · {part.operator} {part.status}{took}", file=sys.stderr)
+            print(f"{chr(13) if live else ''}  · {part.operator} {part.status}{took}", file=sys.stderr)
     resp = turn.response
-    print()
+    if live and view.deltas:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+    if resp.synthesis:
+        label = ("In short: " if resp.evidence and resp.evidence.pieces else "")
+        print(("简而言之：" if label and is_chinese(question) else label) + resp.synthesis)
     for d in resp.dropped:
         print(f"  ⚠ dropped as unsupported: {d.text.strip()} ({d.reason})")
     if resp.note and not (resp.evidence is not None and resp.evidence.note == resp.note):

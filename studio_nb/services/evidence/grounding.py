@@ -38,6 +38,7 @@ from typing import Sequence
 from studio_nb.services.text import cjk_share, identifiers, terms
 
 _CITE = re.compile(r"\s*\[(\d{1,2})\]")
+_LEAD_CITE = re.compile(r"^(\[\d{1,2}\])\s+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
 _PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(?:py|md|yaml|yml|json|toml|txt|ipynb|sh|cfg)\b")
 _QUOTED = re.compile(r"`([^`\n]{1,80})`")
@@ -127,6 +128,11 @@ class GroundingChecker:
         seen: list[set[str]] = []
         for i, raw in enumerate(sentences):
             sentence = _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= n_pieces else "", raw).strip()
+            lead = _LEAD_CITE.match(sentence)  # "[1] A ParallelGroup ..." reads better as "A ParallelGroup ... [1]"
+            if lead and not sentence.startswith("```"):
+                body = sentence[lead.end():].rstrip()
+                stop = body[-1] if body and body[-1] in ".!?。！？" else ""
+                sentence = f"{body[:-1] if stop else body} {lead.group(1)}{stop}".strip()
             last = i == len(sentences) - 1
             if last and truncated and not sentence.startswith("```") and not _ENDS.search(sentence):
                 verdicts.append(Verdict(sentence, False, "cut off mid-sentence", 0.0))
@@ -142,6 +148,11 @@ class GroundingChecker:
             if verdict.kept:
                 seen.append(own)
             verdicts.append(verdict)
+        # "It runs three branches:" with nothing kept after it introduces nothing
+        kept = [i for i, v in enumerate(verdicts) if v.kept]
+        if kept and verdicts[kept[-1]].text.rstrip().endswith((":", "：")):
+            v = verdicts[kept[-1]]
+            verdicts[kept[-1]] = Verdict(v.text, False, "introduces something that is not there", v.support)
         return verdicts
 
     def check_sentence(self, sentence: str, source: str, known: set[str], *, allow_code: bool = False) -> Verdict:
