@@ -37,5 +37,5 @@ class MetricsHandler(APIHandler):
                 "{'telemetry': {'prometheus': True}}) and restart the server",
             }))
             return
-        self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(prometheus.exposition())
+        # APIHandler.finish would otherwise relabel the text exposition as JSON
+        self.finish(prometheus.exposition(), set_content_type=CONTENT_TYPE)

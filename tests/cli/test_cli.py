@@ -85,3 +85,18 @@ def test_pipeline_prints_graph_and_yaml(data_dir):
     out = run(data_dir, "pipeline", "--yaml")
     assert out.returncode == 0, out.stderr
     assert "operator: KnowledgeRAGOp" in out.stdout and "feedback: true" in out.stdout
+
+
+def test_chat_dash_answers_one_json_line_per_question(data_dir):
+    """``studio-nb chat -``: each stdin line is its own new session; one JSON response per line."""
+    out = run(data_dir, "chat", "-", stdin="compute 17*23\nhow do I register a service and call it from a map function?\n")
+    assert out.returncode == 0, out.stderr
+    first, second = [json.loads(line) for line in out.stdout.splitlines()]
+    assert first["intent"] == "SYSTEM_OPERATION" and "17*23 = 391" in first["text"]
+    assert first["evidence"]["pieces"][0]["kind"] == "tool"
+    assert second["sources"] and any(s["domain"] == "examples" for s in second["sources"])
+    assert second["evidence"]["pieces"] and second["text"].startswith("[1] ")
+    for record in (first, second):
+        assert {"text", "intent", "sources", "timings", "evidence", "synthesis", "dropped"} <= set(record)
+        assert record["timings"]["intent_router"] >= 0
+    assert first["session_id"] != second["session_id"]  # a new session per line

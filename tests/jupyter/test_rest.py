@@ -115,3 +115,21 @@ async def test_health_reports_warm_up_and_pipeline(jp_fetch, studio_ws):
     h = await get_json(jp_fetch, "health")
     assert h["runtime"]["status"] == "ready" and h["runtime"]["warm_up_s"] > 0
     assert h["pipeline"]["llm"]["loaded"] is True
+
+
+@pytest.mark.parametrize("studio_extra", [{"overrides": {"telemetry": {"prometheus": True}}}])
+async def test_metrics_are_served_when_telemetry_says_so(jp_fetch, studio_ws, studio_extra):
+    """``telemetry: {prometheus: true}``: per-operator metrics at studio/metrics after a chat."""
+    from tornado.httpclient import HTTPClientError
+
+    c = await studio_ws()
+    await c.send({"message": "compute 6*7", "session_id": "metrics", "request_id": "m1"})
+    await c.until_done("m1")
+    r = await jp_fetch("studio", "metrics")
+    text = r.body.decode()
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert 'studio_nb_operator_runs_total{operator="intent_router",pipeline="studio",status="completed"}' in text
+    assert 'studio_nb_operator_duration_seconds_bucket{le="0.1",operator="evidence",pipeline="studio"}' in text
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("studio", "metrics", headers={"Authorization": "token wrong"})
+    assert refused.value.code == 403
