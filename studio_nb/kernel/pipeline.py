@@ -460,18 +460,19 @@ class Pipeline:
         return iterate_sync(lambda: self.astream(value, **kw))
 
     def replay_context(self, trace: Any, *, from_: str | tuple[str, int] | None = None,
-                       overrides: dict[str, Operator] | None = None, inputs: dict | None = None,
-                       rebind: Callable[[Any], Any] | None = None, context: RequestContext | None = None,
-                       **kw: Any) -> tuple[Any, RequestContext]:
+                       overrides: dict[str, Operator] | None = None, changed: Any = (),
+                       inputs: dict | None = None, rebind: Callable[[Any], Any] | None = None,
+                       context: RequestContext | None = None, **kw: Any) -> tuple[Any, RequestContext]:
         """The message and context to run a recorded request (``trace``) again: from node
-        ``from_``, with ``overrides`` standing in for nodes, reusing everything upstream
-        (kernel/replay.py). Errors name the operators that ran. Returns (message, context)
-        for ``arun``/``astream(message, context=...)``."""
+        ``from_``, with ``overrides`` standing in for nodes (they and ``changed`` nodes run
+        for real), reusing everything upstream (kernel/replay.py). Errors name the
+        operators that ran. Returns (message, context) for ``arun``/``astream(message,
+        context=...)``."""
         from studio_nb.kernel.replay import ReplayPlan
 
         ctx = self._prepare(context, kw)
         ctx.overrides = {**ctx.overrides, **(overrides or {})}
-        ctx.replay = ReplayPlan.from_trace(self, trace, from_=from_, changed=list(overrides or {}),
+        ctx.replay = ReplayPlan.from_trace(self, trace, from_=from_, changed={*(overrides or {}), *changed},
                                            inputs=inputs, rebind=rebind)
         return ctx.replay.source_input(self.source.name), ctx
 
