@@ -100,6 +100,8 @@ class TurnDiff:
                        f"{self._ms(t['b_ms'], t['b_reused']):>9}")
         return "\n".join(out)
 
+    __repr__ = __str__
+
     def _repr_markdown_(self) -> str:
         rows = "\n".join(f"| `{t['operator']}` | {self._ms(t['a_ms'], t['a_reused'])} | "
                          f"{self._ms(t['b_ms'], t['b_reused'])} |" for t in self.timings)

@@ -144,13 +144,16 @@ _STYLE = (
     ".snb-tl .skipped .bar span{background:transparent;border-left:2px solid #9aa5b4}"
     ".snb-tl .st{color:#66758a}.snb-tl .ms{text-align:right;color:#66758a}"
     ".snb-tl pre{white-space:pre-wrap;margin:2px 0 6px;padding:4px 6px;background:#f6f8fa;max-height:24em;"
-    "overflow:auto}.snb-tl .io{margin:2px 0 8px 18px}.snb-tl b.lbl{color:#456}</style>"
+    "overflow:auto}.snb-tl .io{margin:2px 0 8px 18px}.snb-tl b.lbl{color:#456}"
+    ".snb-tl .ttl{margin-top:4px;font-size:11px;text-transform:uppercase;color:#66758a}</style>"
 )
 
 
 def _parts_html(title: str, value: Any) -> str:
-    blocks = "".join(f"<b class='lbl'>{escape(label)}</b><pre>{escape(text)}</pre>" for label, text in describe(value))
-    return f"<div><i>{escape(title)}</i>{blocks or ' <small>(nothing)</small>'}</div>"
+    blocks = "".join(f"<div><b class='lbl'>{escape(label)}</b></div><pre>{escape(text)}</pre>"
+                     for label, text in describe(value))
+    kind = "" if value is None else f" · {type(value).__name__}"
+    return f"<div><div class='ttl'>{escape(title + kind)}</div>{blocks or '<small>(nothing)</small>'}</div>"
 
 
 def timeline_html(trace: Any, title: str = "") -> str:
