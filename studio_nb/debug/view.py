@@ -14,10 +14,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-#: clipping for views (the stored trace itself is not clipped this much)
-VIEW_STR = 1500
+#: clipping of the raw JSON in views (the telling parts are shown up to PART_STR; the
+#: stored trace itself is not clipped this much)
+VIEW_STR = 400
 VIEW_DEPTH = 4
 VIEW_ITEMS = 24
+PART_STR = 6000
 
 Part = tuple[str, str]  # (label, text)
 
@@ -118,7 +120,7 @@ def value_view(value: Any) -> dict[str, Any]:
     enc = codec.Encoder(max_str=VIEW_STR, max_depth=VIEW_DEPTH, max_items=VIEW_ITEMS, shared=False)
     return {
         "type": type(value).__name__ if value is not None else None,
-        "parts": [{"label": label, "text": text[: 4 * VIEW_STR]} for label, text in describe(value)],
+        "parts": [{"label": label, "text": text[:PART_STR]} for label, text in describe(value)],
         "json": enc.encode(value),
     }
 
