@@ -301,12 +301,13 @@ class Pipeline:
                 op.policy = base.policy
         else:
             cls = registry.get(operator) if isinstance(operator, str) else (operator or type(base))
-            config = dict(base.config) if cls is type(base) else {}
+            takes = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "name", "policy")]
+            # another class keeps the node's settings it understands (a subclass: all of them)
+            config = {k: v for k, v in base.config.items() if cls is type(base) or k in takes}
             config.update(params or {})
             try:
                 op = cls(**config, name=name, policy=base.policy)
             except TypeError as exc:
-                takes = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "name", "policy")]
                 raise ConfigError(f"bad params for {cls.__name__} at {name!r}: {exc}; it takes: "
                                   f"{', '.join(takes) or 'no params'}") from None
         problem = self._swap_problem(node, op)
@@ -332,7 +333,8 @@ class Pipeline:
         return None
 
     def alternatives(self, name: str) -> list[str]:
-        """Registered operator classes (by name) that could stand in for node ``name``."""
+        """Registered operator classes (by name) that could stand in for node ``name``: typed
+        sockets that fit it (an untyped ``Any -> Any`` operator fits anything, so says nothing)."""
         from studio_nb.kernel import registry
 
         node = self._node(name)
@@ -341,7 +343,8 @@ class Pipeline:
         out = []
         for cls_name in registry.names():
             cls = registry.get(cls_name)
-            if cls is type(node.op) or getattr(cls, "sockets", None) is None:
+            sockets = getattr(cls, "sockets", None)
+            if cls is type(node.op) or sockets is None or Any in (sockets.input_type, sockets.output_type):
                 continue
             probe = object.__new__(cls)  # sockets are class-level: no need to build one
             if self._swap_problem(node, probe) is None:

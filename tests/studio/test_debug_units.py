@@ -13,6 +13,8 @@ from studio_nb.errors import ConfigError, WiringError
 from studio_nb.kernel.trace import TraceRecord
 from studio_nb.messages import (ContextEnrichedMessage, Evidence, EvidencePiece, LLMRequest, Response, RoutedMessage,
                                 Source, UserMessage, from_json, rebind, to_json)
+from studio_nb.kernel.testing import Identity  # noqa: F401  (registers an Any -> Any operator)
+from studio_nb.operators import PromptBuilderOp
 from studio_nb.turn import Turn
 
 
@@ -54,7 +56,11 @@ def test_the_turn_log_keeps_recent_traces_live_and_forgets_old_turns():
     assert log.last("s", "local") is turns[6] and log.get("r6", user="bob") is None
 
 
-def test_breakpoints_are_checked_and_kept_per_session():
+class TerseBuilder(PromptBuilderOp):
+    """A registered operator with the prompt builder's sockets (a variant a session may pick)."""
+
+
+def test_breakpoints_snapshots_and_variants_are_checked():
     from studio_nb.studio import create_studio_pipeline
 
     pipe = create_studio_pipeline(data_dir="/nonexistent-not-created", bundled_docs=False)  # nothing loads
@@ -75,7 +81,17 @@ def test_breakpoints_are_checked_and_kept_per_session():
         pipe.resume("/nonexistent/snap.json")
     with pytest.raises(ConfigError, match="intent_mode must be one of keyword, embedding, hybrid, got 'llm'"):
         pipe.variants.set_setting("intent_mode", "llm", session_id="a", user="u")  # no intent_llm configured
-    assert pipe.pipeline.alternatives("prompt_builder") == []
+    assert "TerseBuilder" in pipe.pipeline.alternatives("prompt_builder")
+    assert "TerseBuilder" not in pipe.pipeline.alternatives("grounding")  # other sockets
+    assert "Identity" not in pipe.pipeline.alternatives("prompt_builder")  # Any -> Any fits vacuously
+    described = pipe.session_variants("a", "u")["operators"]["prompt_builder"]
+    assert described["current"] == "PromptBuilderOp" and "TerseBuilder" in described["options"]
+    op = pipe.variants.set_operator("prompt_builder", "TerseBuilder", session_id="a", user="u")
+    assert op["operators"]["prompt_builder"]["current"] == "TerseBuilder"
+    built = pipe.variants.overrides("a", "u")["prompt_builder"]
+    assert type(built) is TerseBuilder and built.policy == pipe["prompt_builder"].policy
+    assert built.config == pipe["prompt_builder"].config  # the node's settings (max_tokens...) carry over
+    assert pipe.variants.overrides("b", "u") == {}  # another session: nothing stands in
 
 
 def test_a_response_reads_back_from_a_compacted_trace():
