@@ -11,6 +11,11 @@ Client frames::
         (a frame without "type" is a chat frame)
     {"type": "stop", "request_id": str}
     {"type": "clear", "session_id": str}
+    {"type": "replay", "session_id": str, "request_id"?: str, "from"?: str, "of"?: str,
+     "params"?: {operator: {param: value}}}
+        (run the session's last turn, or turn "of", again from operator "from" with the
+        session's variants and "params", reusing everything upstream; it streams like a
+        chat and is not saved to the session's memory)
 
 Server frames::
 
@@ -23,6 +28,9 @@ Server frames::
         "evidence", "synthesis", "dropped": [{"text", "reason"}], "note", "mode", ...}
     {"type": "error", "code", "message", "request_id"?}
     {"type": "cleared", "session_id", "turns"}      (the answer to "clear")
+
+A replay's ``done`` frame also carries ``"replay_of"`` (the replayed request id) and
+``"diff"`` (``studio_nb.diff(original, replay).to_dict()``: evidence, prompt, answer, timings).
 
 Every request ends with exactly one ``done`` or ``error`` frame; a request stopped by the
 client ends with ``done`` carrying ``"stopped": true``.
@@ -60,6 +68,15 @@ class ChatFrame:
 
 
 @dataclass(frozen=True)
+class ReplayFrame:
+    session_id: str
+    request_id: str
+    from_: str | None = None
+    of: str | None = None
+    params: dict[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
 class StopFrame:
     request_id: str
 
@@ -69,7 +86,9 @@ class ClearFrame:
     session_id: str
 
 
-ClientFrame = Union[ChatFrame, StopFrame, ClearFrame]
+ClientFrame = Union[ChatFrame, ReplayFrame, StopFrame, ClearFrame]
+#: operator names in a replay frame (they are node names of the pipeline YAML)
+_NODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 def _id_field(frame: dict[str, Any], key: str, *, required: bool, rid: str | None) -> str | None:
@@ -116,11 +135,34 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> ClientFrame:
         session_id = _id_field(frame, "session_id", required=True, rid=rid)
         request_id = _id_field(frame, "request_id", required=False, rid=rid) or new_request_id()
         return ChatFrame(message=message, session_id=session_id, request_id=request_id)
+    if kind == "replay":
+        return _replay_frame(frame, rid)
     if kind == "stop":
         return StopFrame(request_id=_id_field(frame, "request_id", required=True, rid=rid))
     if kind == "clear":
         return ClearFrame(session_id=_id_field(frame, "session_id", required=True, rid=rid))
-    raise FrameError("unknown_type", f"unknown frame type {kind!r:.40}; use 'chat', 'stop' or 'clear'", rid)
+    raise FrameError("unknown_type", f"unknown frame type {kind!r:.40}; use 'chat', 'replay', 'stop' or 'clear'",
+                     rid)
+
+
+def _replay_frame(frame: dict[str, Any], rid: str | None) -> ReplayFrame:
+    start = frame.get("from")
+    if start is not None and (not isinstance(start, str) or not _NODE.match(start)):
+        raise FrameError("bad_frame", "field 'from' must be an operator name (letters, digits, _.-)", rid)
+    params = frame.get("params")
+    if params is not None:
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and _NODE.match(k) and isinstance(v, dict) and all(isinstance(p, str) for p in v)
+            for k, v in params.items()
+        ):
+            raise FrameError("bad_frame", "field 'params' must map operator names to {param: value} objects", rid)
+    if start is None and not params:
+        raise FrameError("bad_frame", "a replay needs 'from' (the operator to run again from) or 'params'", rid)
+    return ReplayFrame(
+        session_id=_id_field(frame, "session_id", required=True, rid=rid),
+        request_id=_id_field(frame, "request_id", required=False, rid=rid) or new_request_id(),
+        from_=start, of=_id_field(frame, "of", required=False, rid=rid), params=params,
+    )
 
 
 # ---------------------------------------------------------------- server frames

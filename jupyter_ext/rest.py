@@ -1,4 +1,5 @@
-"""REST under ``{base_url}studio/api/``: graph and toggles, sessions, knowledge, health.
+"""REST under ``{base_url}studio/api/``: graph, toggles and variants, sessions and their
+traces, knowledge, health.
 
 Every handler is an ``APIHandler`` with ``@web.authenticated`` and ``@authorized``, so
 tokens, cookies, XSRF on browser POSTs and origin checks are exactly Jupyter's. Errors
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:@+\-]{1,128}$")
 _STATUS = {"bad_config": 400, "bad_wiring": 409, "unknown_session": 404, "forbidden": 403, "busy": 503,
-           "path_escape": 400}
+           "path_escape": 400, "turn_state": 409}
 
 
 class ApiError(web.HTTPError):
@@ -89,6 +90,11 @@ class StudioAPIHandler(APIHandler):
             raise ApiError(503, "storage_error", f"the Studio data store failed ({type(exc).__name__}); "
                            "the server log has the details") from exc
 
+    def session_query(self) -> str | None:
+        """The ``?session_id=`` of the request, checked (None when absent)."""
+        sid = self.get_query_argument("session_id", None)
+        return _session_arg(sid) if sid else None
+
     async def own_session(self, pipe: Any, session_id: str) -> None:
         """The one ownership rule: a missing and a foreign session are both ``unknown_session``."""
         await self.call(check_session, pipe.memory, session_id, self.user, must_exist=True)
@@ -137,9 +143,8 @@ class GraphHandler(StudioAPIHandler):
     @authorized
     async def get(self) -> None:
         pipe = await self.pipe(warmed=False)
-        sid = self.get_query_argument("session_id", None)
         if hasattr(pipe, "graph"):
-            graph = pipe.graph(session_id=_session_arg(sid) if sid else None, user=self.user)
+            graph = pipe.graph(session_id=self.session_query(), user=self.user)
         else:  # a custom pipeline factory without per-session toggles
             graph = pipe.pipeline.graph()
         graph["runtime"] = self.runtime.state()
@@ -186,6 +191,43 @@ class NodeHandler(StudioAPIHandler):
     post = put
 
 
+class VariantsHandler(StudioAPIHandler):
+    """GET studio/api/pipeline/variants?session_id=: the settings (intent, search and answer
+    mode) and operators the caller's session may switch, and what it uses now.
+
+    PUT ``{"session_id", "setting": "answer_mode", "value": "extractive"}`` or
+    ``{"session_id", "node": "prompt_builder", "operator": "OtherRegisteredOp"}`` (a null
+    value or operator: back to the default) switches it for that session only.
+    """
+
+    auth_resource = "studio_nb:pipeline"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        pipe = await self.pipe(warmed=False)
+        self.finish(json.dumps(await self.call(pipe.session_variants, self.session_query(), self.user)))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        body = self.body_json()
+        sid = _session_arg(body.get("session_id"))
+        pipe = await self.pipe(warmed=False)
+        kw: dict[str, Any] = {}
+        for key in ("setting", "value", "node", "operator"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ApiError(400, "bad_request", f"{key!r} must be a string or null")
+            kw[key] = value
+        if kw["node"] is not None and kw["node"] not in pipe.pipeline.nodes:
+            raise ApiError(404, "unknown_node", f"no node {kw['node']!r}; GET studio/api/pipeline lists them")
+        out = await self.call(pipe.set_session_variant, session_id=sid, user=self.user, **kw)
+        self.finish(json.dumps(out))
+
+    post = put
+
+
 # ---------------------------------------------------------------- sessions
 class SessionsHandler(StudioAPIHandler):
     """GET studio/api/sessions: the current user's sessions, most recent first."""
@@ -216,6 +258,27 @@ class SessionHandler(StudioAPIHandler):
         await self.own_session(pipe, session_id)
         turns = await self.call(pipe.memory.clear, session_id, user=self.user)
         self.finish(json.dumps({"session_id": session_id, "deleted_turns": turns}))
+
+
+class TraceHandler(StudioAPIHandler):
+    """GET studio/api/sessions/<id>/trace[?request_id=]: the trace of the session's last turn
+    (or of ``request_id``): every operator run with its status, timings, input and output
+    (the evidence, the prompt, the raw generated text...). What the page's inspector shows.
+    Another user's session answers ``unknown_session``, like a missing one."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        rid = self.get_query_argument("request_id", None)
+        if rid is not None and not _SESSION_ID.match(rid):
+            raise ApiError(400, "bad_request", "request_id must be 1-128 characters from letters, digits and ._:@+-")
+        pipe = await self.pipe()
+        await self.own_session(pipe, session_id)
+        view = await self.call(pipe.trace_view, session_id, user=self.user, request_id=rid)
+        if view is None:
+            raise ApiError(404, "no_trace", f"session {session_id!r} has no turn with a trace"
+                           + (f" with request_id {rid!r}" if rid else "") + "; ask a question first")
+        self.finish(json.dumps(view, default=str))
 
 
 class ExportHandler(StudioAPIHandler):
@@ -372,10 +435,12 @@ def rest_handlers(prefix: str = "studio/api") -> list[tuple[str, type]]:
     sid = r"(?P<session_id>[A-Za-z0-9._:@+\-]{1,128})"
     return [
         (f"{prefix}/pipeline", GraphHandler),
+        (f"{prefix}/pipeline/variants", VariantsHandler),
         (rf"{prefix}/pipeline/nodes/(?P<name>[^/]+)", NodeHandler),
         (f"{prefix}/sessions", SessionsHandler),
         (rf"{prefix}/sessions/{sid}", SessionHandler),
         (rf"{prefix}/sessions/{sid}/export", ExportHandler),
+        (rf"{prefix}/sessions/{sid}/trace", TraceHandler),
         (f"{prefix}/knowledge", DomainsHandler),
         (rf"{prefix}/knowledge/(?P<domain>[A-Za-z0-9._-]{{1,64}})/files", UploadHandler),
         (f"{prefix}/search", SearchHandler),

@@ -2,8 +2,9 @@
 
 Authentication and origin checks are Jupyter's own (WebSocketMixin + JupyterHandler +
 ``@ws_authenticated``); ``pre_get`` adds the authorization check on ``studio_nb:chat``.
-Each chat frame becomes its own asyncio task, so one socket can have several requests in
-flight, told apart by ``request_id``; ``stop`` cancels one task, which cancels the
+Each chat frame (and each replay frame: the session's last turn run again from one
+operator, streamed the same way) becomes its own asyncio task, so one socket can have
+several requests in flight, told apart by ``request_id``; ``stop`` cancels one task, which cancels the
 pipeline request down to the token generator. A bad frame costs one ``error`` frame,
 never the connection.
 """
@@ -87,14 +88,14 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         except protocol.FrameError as exc:
             self.spawn(self.send_frame(protocol.error_frame(exc.code, exc.message, exc.request_id)))
             return
-        if isinstance(frame, protocol.ChatFrame):
+        if isinstance(frame, (protocol.ChatFrame, protocol.ReplayFrame)):
             self.start_chat(frame)
         elif isinstance(frame, protocol.StopFrame):
             self.stop_request(frame.request_id)
         else:
             self.spawn(self.clear_session(frame.session_id))
 
-    def start_chat(self, frame: protocol.ChatFrame) -> None:
+    def start_chat(self, frame: protocol.ChatFrame | protocol.ReplayFrame) -> None:
         rid = frame.request_id
         if rid in self.tasks:
             self.spawn(self.send_frame(protocol.error_frame(
@@ -117,17 +118,32 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         task.cancel()
 
     # ---------------------------------------------------------------- work
-    async def run_chat(self, frame: protocol.ChatFrame, release: Callable[[], None]) -> None:
+    async def start_turn(self, pipe: Any, frame: protocol.ChatFrame | protocol.ReplayFrame) -> Any:
+        """The Turn a frame asks for: a new question, or a replay of one of the session's turns."""
+        if isinstance(frame, protocol.ChatFrame):
+            check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=False)
+            return pipe.ask(frame.message, session_id=frame.session_id, user=self.studio_user,
+                            request_id=frame.request_id)
+        check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=True)
+        original = await asyncio.to_thread(pipe.past_turn, frame.of, session_id=frame.session_id,
+                                           user=self.studio_user)
+        if original is None:
+            from studio_nb.errors import TurnStateError
+
+            raise TurnStateError("this session has no turn with a trace to replay; ask a question first")
+        return await asyncio.to_thread(pipe.replay, original, frame.from_, params=frame.params,
+                                       user=self.studio_user, request_id=frame.request_id)
+
+    async def run_chat(self, frame: protocol.ChatFrame | protocol.ReplayFrame, release: Callable[[], None]) -> None:
         rid = frame.request_id
         timings: dict[str, float] = {}
         from studio_nb.kernel.events import StepEvent
         from studio_nb.messages import Evidence, Response, TextDelta
 
-        turn = None
+        turn = done = None
         try:
             pipe = await self.runtime.ready()
-            check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=False)
-            turn = pipe.ask(frame.message, session_id=frame.session_id, user=self.studio_user, request_id=rid)
+            turn = await self.start_turn(pipe, frame)
             async for part in turn:
                 if isinstance(part, StepEvent):
                     if part.duration_ms is not None and part.status == "completed":
@@ -138,7 +154,11 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 elif isinstance(part, TextDelta):
                     await self.send_frame(protocol.text_frame(part, rid))
                 elif isinstance(part, Response):
-                    await self.send_frame(protocol.done_frame(part.to_dict(), rid))
+                    done = protocol.done_frame(part.to_dict(), rid)
+                    if turn.replay_of is None:
+                        await self.send_frame(done)
+            if turn.replay_of is not None and done is not None:  # the diff needs the finished turn
+                await self.send_frame(await self.replay_done(pipe, turn, done))
         except asyncio.CancelledError:
             if turn is not None:
                 turn.stop()  # the turn runs on studio-nb's loop: stop it there too
@@ -157,6 +177,16 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             release()
             self.tasks.pop(rid, None)
             self.stopping.discard(rid)
+
+    async def replay_done(self, pipe: Any, turn: Any, done: dict[str, Any]) -> dict[str, Any]:
+        from studio_nb import diff
+
+        original = await asyncio.to_thread(pipe.past_turn, turn.replay_of, session_id=turn.session_id,
+                                           user=self.studio_user)
+        done["replay_of"] = turn.replay_of
+        if original is not None:
+            done["diff"] = await asyncio.to_thread(lambda: diff(original, turn).to_dict())
+        return done
 
     async def clear_session(self, session_id: str) -> None:
         try:

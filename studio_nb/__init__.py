@@ -8,10 +8,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["ChatPanel", "Operator", "Pipeline", "create_studio_pipeline", "load_ipython_extension"]
+__all__ = ["ChatPanel", "Operator", "Pipeline", "create_studio_pipeline", "diff", "load_ipython_extension"]
 
 _LAZY = {
     "create_studio_pipeline": "studio_nb.studio",
+    "diff": "studio_nb.debug.diff",
     "ChatPanel": "studio_nb.notebook",
     "Operator": "studio_nb.kernel",
     "Pipeline": "studio_nb.kernel",

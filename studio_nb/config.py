@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "retry_unsupported": False,  # also regenerate a fluent synthesis none of whose sentences is supported
     "llm_queue": 64,  # requests that may wait for the model before "busy"
     "bundled_docs": True,  # ingest studio-nb's own docs into the "studio_nb_docs" domain
+    "trace_turns": 16,  # recent turns whose traces stay live objects (older ones: JSON, and in the database)
     "engine": "local",  # local | ray
     # the Ray engine: where operators run and the worker pools they run in (DESIGN §3)
     "ray": {

@@ -47,3 +47,10 @@ class UnknownSessionError(StudioError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0] if self.args else ""
+
+
+class TurnStateError(StudioError):
+    """A turn is not in the state the call needs: resuming one that is not paused,
+    replaying one that has not finished, snapshotting one that is running."""
+
+    code = "turn_state"

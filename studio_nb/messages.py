@@ -6,6 +6,10 @@
 Frozen dataclasses: an operator never mutates what it received, so a message can be
 shown, logged or replayed as it was. A Turn streams ``StepEvent``, ``Evidence``,
 ``TextDelta`` parts and ends with the ``Response`` (see ``studio_nb/turn.py``).
+
+Every message has a faithful JSON form (``to_json`` / ``from_json``, through the kernel's
+codec): a turn's trace is stored with the turn and a paused turn travels as JSON, and
+both must come back as the same messages (tuples as tuples, a Response as a Response).
 """
 
 from __future__ import annotations
@@ -315,3 +319,35 @@ def compose_answer(
     if cited:
         parts.append("\n".join(f"[{p.n}] {p.ref}" + (f" § {p.heading}" if p.heading else "") for p in cited))
     return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------------- JSON
+_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, MemoryContext, EvidencePiece, Evidence,
+             ContextEnrichedMessage, LLMRequest, Usage, StreamChunk, Regenerate, Dropped, Response, TextDelta)
+
+
+def _codec() -> Any:
+    from studio_nb.kernel import codec
+
+    codec.register(*_MESSAGES)
+    return codec
+
+
+def to_json(value: Any) -> Any:
+    """``value`` (a message, or anything holding messages) as JSON-able data, faithfully:
+    ``from_json(json.loads(json.dumps(to_json(m)))) == m``."""
+    return _codec().encode(value)
+
+
+def from_json(data: Any) -> Any:
+    """The messages ``to_json`` wrote (only message classes are rebuilt)."""
+    return _codec().decode(data)
+
+
+def rebind(value: Any, request_id: str, memo: dict | None = None) -> Any:
+    """``value`` with every message in it carrying ``request_id`` (a replay's reused messages
+    belong to the new turn). Pass the same ``memo`` for one turn to keep shared parts shared."""
+    return _codec().replace_fields(value, memo, request_id=request_id)
+
+
+_codec()

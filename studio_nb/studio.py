@@ -5,12 +5,15 @@
     for part in turn: ...                             # StepEvent, Evidence, TextDelta, Response
     turn.text()                                       # the whole answer
     pipe.chat(...), pipe.stream(...)                  # thin helpers over ask()
+    pipe.replay(turn, from_=..., params=...)          # see and change a turn: studio_nb/debug/
 
 The graph itself lives in ``pipelines/studio.yaml``; the shared models and stores are a
 ``StudioResources`` built from the same configuration (``pipe.memory``,
 ``pipe.knowledge``). This module fills in the configuration, adds the bundled
 documentation, and turns the kernel's stream (step events, streamed items, the final
-Response) into a Turn's parts.
+Response) into a Turn's parts. Every turn carries its request's trace, which is saved
+with the turn; replay, breakpoints, snapshots and per-session variants are the
+``DebugAPI`` methods (studio_nb/debug/api.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from typing import Any, AsyncIterator, Iterator
 
 from studio_nb.access import check_session
 from studio_nb.config import load_config, substitute
+from studio_nb.debug.api import DebugAPI
+from studio_nb.debug.log import TurnLog
+from studio_nb.debug.trace import TurnTrace
+from studio_nb.debug.variants import SessionVariants
 from studio_nb.kernel import Pipeline, RequestContext, StepEvent
 from studio_nb.kernel.context import new_request_id
 from studio_nb.messages import Evidence, Response, StreamChunk, TextDelta, UserMessage
@@ -62,7 +69,7 @@ def build_pipeline(cfg: dict[str, Any]) -> Pipeline:
     return pipeline.use_resources(resources_factory(cfg))
 
 
-class StudioPipeline:
+class StudioPipeline(DebugAPI):
     """The assistant: a kernel Pipeline, its resources, and the Turn API front ends use."""
 
     def __init__(self, pipeline: Pipeline, config: dict[str, Any]) -> None:
@@ -77,6 +84,11 @@ class StudioPipeline:
         # users' sessions with the same id never share toggles
         self._session_off: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
         self._toggle_lock = threading.Lock()
+        #: the recent turns with their traces (the last ``trace_turns`` live, older ones as JSON)
+        self.turns = TurnLog(live=int(config.get("trace_turns") or 16))
+        self.variants = SessionVariants(pipeline, config)  # per-session settings and operators
+        self._breakpoints: dict[str, frozenset[str] | None] = {}
+        self._bp_lock = threading.Lock()
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> Any:
@@ -197,27 +209,57 @@ class StudioPipeline:
             domains=tuple(domains) if domains else None,
         )
         turn = Turn(text, session_id=session_id, request_id=rid, user=user)
-        return turn.start(lambda t: self._parts(msg))
+        return self._start(turn, msg, self._context(turn, priority=priority))
 
-    async def _parts(self, msg: UserMessage) -> AsyncIterator[StepEvent | Evidence | TextDelta | Response]:
-        """The kernel's stream for ``msg`` as Turn parts."""
+    def _context(self, turn: Turn, *, disabled: frozenset[str] = frozenset(), overrides: dict | None = None,
+                 meta: dict | None = None, priority: int = 0) -> RequestContext:
+        """The kernel context of ``turn``'s request: the session's toggles and variants, the
+        breakpoints, the turn as the pause handler, a fresh trace."""
+        sid, user = turn.session_id, turn.user
+        ctx = RequestContext(
+            request_id=turn.request_id, session_id=sid, priority=priority, user=user,
+            disabled=self.session_disabled(sid, user) | disabled,
+            overrides=self.variants.overrides(sid, user) if overrides is None else overrides,
+            breakpoints=self._breakpoints_for(sid), on_pause=turn._pause, trace=TurnTrace(meta=meta),
+        )
+        turn._trace, turn._ctx, turn._check_pending = ctx.trace, ctx, self._check_pending
+        return ctx
+
+    def _start(self, turn: Turn, value: Any, ctx: RequestContext) -> Turn:
+        self.turns.add(turn)
+        return turn.start(lambda t: self._parts(t, value, ctx))
+
+    async def _parts(self, turn: Turn, value: Any,
+                     ctx: RequestContext) -> AsyncIterator[StepEvent | Evidence | TextDelta | Response]:
+        """The kernel's stream for one request as Turn parts."""
+        import anyio
+
         if not self._docs_ingested and self.config["bundled_docs"]:
-            import anyio
-
             await anyio.to_thread.run_sync(self.warm_up)
-        self._check_owner(msg.session_id, msg.user)
-        ctx = RequestContext(request_id=msg.request_id, session_id=msg.session_id, priority=msg.priority,
-                             user=msg.user, disabled=self.session_disabled(msg.session_id, msg.user))
-        attempt = 0
-        async for item in self.pipeline.astream(msg, events=True, context=ctx):
+        self._check_owner(ctx.session_id, ctx.user)
+        attempt, rid, sid = 0, ctx.request_id, ctx.session_id
+        async for item in self.pipeline.astream(value, events=True, context=ctx):
             if isinstance(item, StreamChunk):
                 if item.attempt != attempt:
                     attempt = item.attempt
-                    yield TextDelta("", msg.request_id, msg.session_id, restart=True)
+                    yield TextDelta("", rid, sid, restart=True)
                 if item.content:
-                    yield TextDelta(item.content, msg.request_id, msg.session_id)
-            elif isinstance(item, (StepEvent, Evidence, Response)):
+                    yield TextDelta(item.content, rid, sid)
+            elif isinstance(item, Response):
+                if item.turn_id is not None:  # saved: keep its trace with it, before the turn ends
+                    await anyio.to_thread.run_sync(self._save_trace, turn, ctx)
                 yield item
+            elif isinstance(item, (StepEvent, Evidence)):
+                yield item
+
+    def _save_trace(self, turn: Turn, ctx: RequestContext) -> None:
+        try:
+            turn.stored_trace = data = ctx.trace.stored_json()
+            self.memory.save_trace(ctx.session_id, ctx.request_id, data)
+        except Exception:  # a trace is for inspection: losing it must not fail the answer
+            import logging
+
+            logging.getLogger(__name__).exception("saving the trace of turn %s failed", ctx.request_id)
 
     # the older helpers, now thin wrappers over ask()
     def stream(self, text: str, *, events: bool = True, **kw: Any) -> Iterator[StepEvent | Evidence | TextDelta | Response]:

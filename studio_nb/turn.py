@@ -6,12 +6,18 @@
     list(turn)                     # again: replayed from the buffer, nothing runs twice
     async for part in turn: ...    # the same from async code (a WebSocket handler)
     turn.stop()                    # cancels the running operator (generation stops)
+    turn.trace                     # every operator run: input, output, status, time
+    turn.paused_at, turn.pending   # at a breakpoint (pipe.breakpoint): where, and what waits
+    turn.resume(msg=None)          # go on (with an edited message); turn.snapshot() -> JSON
 
 Like simonw/llm's ``Response``: the work runs once, on studio-nb's background event loop
 (``kernel.sync``), and every part it produces is appended to a buffer. Any number of
 readers, sync or async, on any thread or loop, read that buffer from the start and then
 wait for the next part — a ``threading.Condition`` for sync readers, a future completed
 with ``call_soon_threadsafe`` for async ones, so nobody polls.
+
+At a breakpoint the pipeline awaits ``Turn._pause`` (on the background loop, holding no
+model slot); ``resume`` completes that await from any thread.
 """
 
 from __future__ import annotations
@@ -50,6 +56,15 @@ class Turn:
         self._stopped = False
         self._response: Any = None
         self._future: Any = None  # concurrent.futures.Future of the producing task
+        #: the request id of the turn this one replays (None for a question asked)
+        self.replay_of: str | None = None
+        self._trace: Any = None  # set by the pipeline (studio_nb/debug/trace.py TurnTrace)
+        self._ctx: Any = None  # the kernel RequestContext, while and after the turn runs
+        self._paused: tuple[str, int, Any] | None = None  # (node, visit, pending message)
+        self._resume: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
+        #: checks a replacement message before ``resume`` hands it on (set by the pipeline)
+        self._check_pending: Callable[[str, Any], None] | None = None
+        self.stored_trace: dict[str, Any] | None = None  # the trace's JSON as saved with the turn
 
     # ------------------------------------------------------------------ producing
     def start(self, produce: Callable[["Turn"], AsyncIterator[Part]]) -> "Turn":
@@ -94,8 +109,91 @@ class Turn:
     def stop(self) -> None:
         """Cancel the turn: the running operator is cancelled and generation stops."""
         if self._future is not None and not self._future.done():
-            self._stopped = True
+            with self._cond:  # a paused turn is no longer paused, from now on
+                self._stopped = True
+                self._paused = self._resume = None
+                self._cond.notify_all()
             self._future.cancel()
+
+    # ------------------------------------------------------------------ breakpoints
+    async def _pause(self, node: str, visit: int, value: Any) -> Any:
+        """The pipeline's ``on_pause``: wait here until ``resume`` (or ``stop``)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        pause = (node, visit, value)
+        with self._cond:
+            self._paused, self._resume = pause, (loop, fut)
+            self._cond.notify_all()
+        try:
+            return await fut
+        finally:
+            with self._cond:
+                if self._paused is pause:  # stopped while paused: nothing waits any more
+                    self._paused = self._resume = None
+
+    def _state(self) -> str:
+        if self._paused is not None:
+            return f"paused at {self._paused[0]}"
+        return "stopped" if self._stopped else ("failed" if self._error else ("done" if self._done else "running"))
+
+    def _wait_pause(self, timeout: float | None) -> tuple[str, int, Any] | None:
+        if on_background_loop():
+            raise RuntimeError("paused_at/pending wait for the turn; use them outside studio-nb's event loop")
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._paused is not None or self._done, timeout):
+                raise TimeoutError(f"turn {self.request_id} neither paused nor ended within {timeout} s")
+            return self._paused
+
+    @property
+    def paused_at(self) -> str | None:
+        """The operator the turn waits before (a breakpoint), or None once it has ended.
+        Waits until the turn pauses or ends."""
+        pause = self._wait_pause(None)
+        return pause[0] if pause is not None else None
+
+    @property
+    def pending(self) -> Any:
+        """The message about to enter the paused operator (None once the turn has ended);
+        waits like ``paused_at``. Pass an edited copy to ``resume`` to change it."""
+        pause = self._wait_pause(None)
+        return pause[2] if pause is not None else None
+
+    def resume(self, msg: Any = None) -> "Turn":
+        """Go on from the breakpoint, with ``msg`` instead of the pending message if given."""
+        with self._cond:
+            if self._paused is None:
+                from studio_nb.errors import TurnStateError
+
+                raise TurnStateError(f"turn {self.request_id} is not paused (it is {self._state()}); "
+                                     "only a turn stopped at a breakpoint can be resumed (see turn.paused_at)")
+            node, _, value = self._paused
+            if msg is not None and self._check_pending is not None:
+                self._check_pending(node, msg)
+            (loop, fut), self._paused, self._resume = self._resume, None, None
+        new = value if msg is None else msg
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(new))
+        return self
+
+    def snapshot(self, path: str | None = None) -> dict[str, Any]:
+        """The paused turn as JSON (its trace so far and the pending message), to continue
+        later with ``pipe.resume(snapshot)`` — in this process or another one. Written to
+        ``path`` too if given. The turn itself stays paused: ``stop()`` or ``resume()`` it."""
+        from studio_nb.debug import snapshot
+
+        with self._cond:
+            pause = self._paused
+        if pause is None or self._ctx is None:
+            from studio_nb.errors import TurnStateError
+
+            raise TurnStateError(f"turn {self.request_id} is not paused (it is {self._state()}); a snapshot is "
+                                 "taken at a breakpoint (pipe.breakpoint(name), then turn.paused_at)")
+        doc = snapshot.dump(self, pause[0], pause[1], pause[2], self._ctx)
+        if path is not None:
+            import json
+
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False)
+        return doc
 
     # ------------------------------------------------------------------ reading
     def __iter__(self) -> Iterator[Part]:
@@ -159,6 +257,13 @@ class Turn:
         return self._done
 
     @property
+    def trace(self) -> Any:
+        """Every operator run of this turn, in order: input and output messages, status,
+        duration, attempt, and whether it ran, was skipped or was reused (a replay). Shows
+        as a timeline in a notebook; grows while the turn runs."""
+        return self._trace
+
+    @property
     def stopped(self) -> bool:
         return self._stopped
 
@@ -219,8 +324,22 @@ class Turn:
     tool_calls = property(lambda self: self.response.tool_calls, doc="tools run for this turn")
 
     def __repr__(self) -> str:
-        state = "stopped" if self._stopped else ("failed" if self._error else ("done" if self._done else "running"))
-        return f"<Turn {self.request_id} {state}: {self.question[:60]!r}>"
+        replay = f" (replay of {self.replay_of})" if self.replay_of else ""
+        return f"<Turn {self.request_id}{replay} {self._state()}: {self.question[:60]!r}>"
+
+    @classmethod
+    def restored(cls, question: str, *, session_id: str, request_id: str, user: str, trace: Any) -> "Turn":
+        """A finished turn rebuilt from its stored trace (after a restart): inspect it, replay it."""
+        turn = cls(question, session_id=session_id, request_id=request_id, user=user)
+        turn._trace = trace
+        response = trace.response
+        evidence = trace.evidence
+        for part in (evidence, response):
+            if part is not None:
+                turn._append(part)
+        turn._finish()
+        turn.duration_s = None
+        return turn
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         from studio_nb import present

@@ -1,4 +1,8 @@
-/* The Studio page: chat over {base_url}studio/api/chat, sessions and the live pipeline graph.
+/* The Studio page: chat over {base_url}studio/api/chat, sessions and the live pipeline graph,
+ * which is also an inspector and editor of the chat's session: click an operator to see what
+ * it received and produced in the last turn (GET sessions/<id>/trace), switch the session's
+ * variants (intent / search / answer mode, another registered operator: pipeline/variants),
+ * and replay the last turn from an operator (a "replay" frame): both answers side by side.
  *
  * An answer arrives in parts: an "evidence" frame (the cited passages, shown at once), then
  * "text" frames (the model's synthesis as it is generated), then "done" with the checked
@@ -27,6 +31,10 @@
     graph: null,
     nodes: {},      // operator name -> {g, rect, time}
     retry: 500,
+    trace: null,    // the session's last turn as GET sessions/<id>/trace returns it
+    selected: null, // the operator the inspector shows
+    run: -1,        // which of its runs (-1: the last)
+    variants: null, // GET pipeline/variants for this session
   };
 
   function newId(prefix) {
@@ -112,12 +120,18 @@
       if (f.evidence) renderEvidence(turn, f.evidence);
       if (!f.stopped) turn.text = typeof f.synthesis === "string" && f.evidence ? f.synthesis : (f.text || "");
       turn.note = f.note || "";
+      if (turn.verdict && !f.stopped) {  // a replay: the whole answer, like the "before" side next to it
+        turn.evidence.replaceChildren();
+        turn.text = f.text || "";
+      }
       renderAnswer(turn);
       renderDropped(turn, f);
       showDone(turn, f);
+      if (f.diff && turn.verdict) renderVerdict(turn, f.diff);
       finishTurn(turn, null);
       loadSessions();
       loadGraph();
+      loadTrace();
     } else if (f.type === "error") {
       if (turn) finishTurn(turn, f.code + ": " + f.message);
       else notice(f.code + ": " + f.message);
@@ -233,17 +247,23 @@
     setTimeout(function () { n.remove(); }, 8000);
   }
 
-  function ask(question) {
+  // one request (a chat or a replay) of this chat's session, streamed into ``view``
+  function startRequest(view, frame, again) {
     var rid = newId("r");
-    var turn = addTurn(question);
-    turn.rid = rid;
-    state.requests[rid] = turn;
+    view.rid = rid;
+    frame.request_id = rid;
+    frame.session_id = state.session;
+    state.requests[rid] = view;
     resetGraphState();
-    if (!send({ type: "chat", message: question, session_id: state.session, request_id: rid })) {
-      finishTurn(turn, "not connected; retrying the connection — send again in a moment");
+    if (!send(frame)) {
+      finishTurn(view, "not connected; retrying the connection — " + again + " again in a moment");
       return;
     }
     stopBtn.disabled = false;
+  }
+
+  function ask(question) {
+    startRequest(addTurn(question), { type: "chat", message: question }, "send");
   }
 
   $("ask").addEventListener("submit", function (ev) {
@@ -269,6 +289,9 @@
     highlightSession();
     if (load) loadHistory(sid);
     loadGraph();  // toggles are per session
+    loadVariants();  // and so are variants
+    state.trace = null;
+    loadTrace();
   }
 
   function highlightSession() {
@@ -394,6 +417,8 @@
       var title = svg("title", {}, n.operator + ": " + n.input_type + " → " + n.output_type);
       grp.appendChild(title);
       root.appendChild(grp);
+      grp.addEventListener("click", function () { selectNode(n.name); });
+      if (n.name === state.selected) grp.setAttribute("data-selected", "true");
       state.nodes[n.name] = { g: grp, time: time };
       var old = previous[n.name];
       if (old && old.g.getAttribute("data-status")) {
@@ -443,10 +468,191 @@
     else n.time.textContent = status === "running" ? "running…" : status;
   }
 
+  // ------------------------------------------------------------------ variants
+  function loadVariants() {
+    return api("pipeline/variants?session_id=" + encodeURIComponent(state.session))
+      .then(function (v) { state.variants = v; drawVariants(); renderInspector(); })
+      .catch(function (e) { notice("variants: " + e.message); });
+  }
+
+  function putVariant(body) {
+    body.session_id = state.session;
+    return api("pipeline/variants", { method: "PUT", json: body })
+      .then(function (v) { state.variants = v; drawVariants(); renderInspector(); })
+      .catch(function (e) { notice(e.message); loadVariants(); });
+  }
+
+  function select(options, value, onChange) {
+    var sel = document.createElement("select");
+    options.forEach(function (o) {
+      var opt = document.createElement("option");
+      opt.value = o;
+      opt.textContent = o;
+      sel.appendChild(opt);
+    });
+    sel.value = value;
+    sel.addEventListener("change", function () { onChange(sel.value); });
+    return sel;
+  }
+
+  function drawVariants() {
+    var box = $("variants");
+    box.replaceChildren();
+    ((state.variants || {}).settings || []).forEach(function (s) {
+      var label = h("label", "variant");
+      var sel = select(s.options, s.value, function (v) { putVariant({ setting: s.name, value: v }); });
+      sel.dataset.setting = s.name;
+      label.append(document.createTextNode(s.label + " "), sel);
+      box.appendChild(label);
+    });
+  }
+
+  // ------------------------------------------------------------------ inspector
+  function loadTrace() {
+    return api("sessions/" + encodeURIComponent(state.session) + "/trace")
+      .then(function (t) { state.trace = t; renderInspector(); })
+      .catch(function () { state.trace = null; renderInspector(); });  // no turn yet in this session
+  }
+
+  function selectNode(name) {
+    state.selected = name;
+    state.run = -1;
+    Object.keys(state.nodes).forEach(function (k) {
+      if (k === name) state.nodes[k].g.setAttribute("data-selected", "true");
+      else state.nodes[k].g.removeAttribute("data-selected");
+    });
+    renderInspector();
+    $("inspector").scrollIntoView({ block: "nearest" });
+  }
+
+  function valueBlock(title, v) {
+    var box = h("div", "value");
+    box.appendChild(h("h4", null, title + (v && v.type ? " · " + v.type : "")));
+    ((v && v.parts) || []).forEach(function (p) {
+      var part = h("div", "part");
+      part.dataset.label = p.label;
+      part.appendChild(h("b", null, p.label));
+      part.appendChild(h("pre", null, p.text));
+      box.appendChild(part);
+    });
+    if (v && v.json !== null && v.json !== undefined) {
+      var raw = document.createElement("details");
+      raw.appendChild(h("summary", null, "JSON"));
+      raw.appendChild(h("pre", "json", JSON.stringify(v.json, null, 1)));
+      box.appendChild(raw);
+    }
+    return box;
+  }
+
+  function renderInspector() {
+    var box = $("inspector");
+    var name = state.selected;
+    box.dataset.node = name || "";
+    box.replaceChildren();
+    if (!name) { box.appendChild(h("p", "hint", "Ask a question, then click an operator in the graph.")); return; }
+    var head = h("div", "head");
+    head.appendChild(h("span", "name", name));
+    var ops = state.variants && state.variants.operators && state.variants.operators[name];
+    if (ops && ops.options.length > 1) {
+      var sel = select(ops.options, ops.current, function (v) { putVariant({ node: name, operator: v }); });
+      sel.className = "operator-choice";
+      head.append(document.createTextNode("operator"), sel);
+    } else if (ops) {
+      head.appendChild(h("span", "meta", ops.current));
+    }
+    var replayBtn = h("button", "replay", "Replay from here");
+    replayBtn.type = "button";
+    replayBtn.disabled = !state.trace;
+    replayBtn.addEventListener("click", function () { replayFrom(name); });
+    head.appendChild(replayBtn);
+    box.appendChild(head);
+    if (!state.trace) { box.appendChild(h("p", "hint", "No turn in this chat yet.")); return; }
+    var runs = state.trace.trace.records.filter(function (r) { return r.operator === name; });
+    if (!runs.length) { box.appendChild(h("p", "hint", name + " did not run in the last turn.")); return; }
+    if (runs.length > 1) {
+      var pick = h("div", "runs");
+      runs.forEach(function (r, i) {
+        var b = h("button", null, "run " + (i + 1));
+        b.type = "button";
+        b.addEventListener("click", function () { state.run = i; renderInspector(); });
+        pick.appendChild(b);
+      });
+      box.appendChild(pick);
+    }
+    var rec = runs[state.run >= 0 && state.run < runs.length ? state.run : runs.length - 1];
+    var meta = [rec.reused ? "reused from the recorded turn" : rec.status];
+    if (!rec.reused) meta.push(rec.duration_ms.toFixed(1) + " ms");
+    if (rec.attempt) meta.push("attempt " + (rec.attempt + 1));
+    if (rec.error || rec.note) meta.push(rec.error || rec.note);
+    var line = h("div", "meta", meta.join(" · "));
+    line.dataset.status = rec.reused ? "reused" : rec.status;
+    box.appendChild(line);
+    var io = h("div", "io");
+    io.append(valueBlock("input", rec.input), valueBlock("output", rec.output));
+    box.appendChild(io);
+  }
+
+  // ------------------------------------------------------------------ replay
+  function finalAnswer(trace) {
+    var answer = "";
+    (trace ? trace.trace.records : []).forEach(function (r) {
+      if (r.output && r.output.type === "Response") {
+        (r.output.parts || []).forEach(function (p) { if (p.label === "answer") answer = p.text; });
+      }
+    });
+    return answer;
+  }
+
+  function addReplay(node) {
+    var box = h("article", "turn replay");
+    box.appendChild(h("div", "question", "Replay of “" + (state.trace ? state.trace.question : "") +
+                                          "” from " + node));
+    var sides = h("div", "sides");
+    var before = h("div", "side before");
+    before.appendChild(h("h4", null, "before"));
+    var was = h("div", "answer");
+    was.appendChild(StudioMarkdown.render(finalAnswer(state.trace)));
+    before.appendChild(was);
+    var after = h("div", "side after");
+    after.appendChild(h("h4", null, "after"));
+    var evidence = h("ol", "evidence");
+    var answer = h("div", "answer");
+    answer.dataset.state = "streaming";
+    var dropped = h("div", "dropped");
+    after.append(evidence, answer, dropped);
+    sides.append(before, after);
+    var trace = h("ol", "trace"), meta = h("div", "meta"), sources = h("ul", "sources"), verdict = h("div", "verdict");
+    box.append(sides, verdict, trace, sources, meta);
+    turnsEl.appendChild(box);
+    box.scrollIntoView({ block: "end" });
+    return { box: box, evidence: evidence, answer: answer, dropped: dropped, trace: trace, meta: meta,
+             sources: sources, verdict: verdict, text: "", tokens: 0, steps: {}, pending: false, rid: null };
+  }
+
+  function renderVerdict(turn, d) {
+    turn.verdict.replaceChildren();
+    [["evidence", d.evidence], ["prompt", d.prompt], ["answer", d.answer]].forEach(function (pair, i) {
+      if (i) turn.verdict.appendChild(document.createTextNode(" · "));
+      var same = pair[1] && pair[1].same;
+      var none = pair[1] && pair[1].b === null;  // e.g. no prompt: the model was not asked this time
+      var span = h("span", same ? "same" : "changed", pair[0] + (same ? " same" : none ? " none now" : " changed"));
+      span.dataset.part = pair[0];
+      turn.verdict.appendChild(span);
+    });
+    var reused = (d.timings || []).filter(function (t) { return t.b_reused; }).map(function (t) { return t.operator; });
+    if (reused.length) turn.verdict.appendChild(h("div", "reused", "reused: " + reused.join(", ")));
+  }
+
+  function replayFrom(node) {
+    startRequest(addReplay(node), { type: "replay", from: node }, "replay");
+  }
+
   // ------------------------------------------------------------------ start
   connect();
   loadGraph();
   loadSessions();
+  loadVariants();
+  loadTrace();
   if (state.session) loadHistory(state.session);
-  window.studio = { state: state, ask: ask };  // for tests and debugging from the console
+  window.studio = { state: state, ask: ask, replayFrom: replayFrom, selectNode: selectNode };  // tests, console
 })();

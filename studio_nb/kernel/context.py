@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from studio_nb.kernel.events import StepEvent
+from studio_nb.kernel.trace import Trace
 
 
 def new_request_id() -> str:
@@ -33,11 +34,22 @@ class RequestContext:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: nodes switched off for this request only (a session's A/B), on top of ``node.enabled``
     disabled: frozenset[str] = frozenset()
+    #: operators that stand in for a node's own in this request only (a session's variant,
+    #: a replay's changed operator), by node name; ``Pipeline.override`` builds checked ones
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: a ``ReplayPlan``: reuse a recorded request's outputs upstream of a change
+    replay: Any = None
+    #: pause before these nodes: ``await on_pause(node, visit, message)`` returns the
+    #: message to go on with (the caller decides when; no slot or lock is held meanwhile)
+    breakpoints: frozenset[str] = frozenset()
+    on_pause: Callable[[str, int, Any], Awaitable[Any]] | None = None
     # filled in by the engine
     outputs: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     degraded: dict[str, str] = field(default_factory=dict)
     loops: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: every node run of this request: input, output, status, duration (kernel/trace.py)
+    trace: Trace = field(default_factory=Trace)
 
     def add_timing(self, operator: str, ms: float) -> None:
         self.timings[operator] = self.timings.get(operator, 0.0) + ms

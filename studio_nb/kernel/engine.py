@@ -2,6 +2,10 @@
 
 One request is a recursive walk from the source: run a node (with its retries, timeout,
 concurrency slot and events), then route its output along the edges that accept it.
+Every run is recorded in the request's trace (``RequestContext.trace``). The same walk
+serves replays (a node whose input is what a recorded request saw reuses that request's
+output: ``replay.py``) and breakpoints (the walk awaits ``ctx.on_pause`` before a node,
+holding no concurrency slot).
 Fan-out and ParallelGroup branches run in a task group, so they overlap; everything else
 is a plain ``await`` chain, which keeps the per-hop overhead to a few microseconds.
 
@@ -11,6 +15,7 @@ policies and events stay the same, only where an operator executes changes.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +28,7 @@ from studio_nb.kernel.events import StepEvent, global_events
 from studio_nb.kernel.graph import Node
 from studio_nb.kernel.group import Branches
 from studio_nb.kernel.scheduling import PriorityLimiter, SessionOrder
+from studio_nb.kernel.trace import TraceRecord
 from studio_nb.kernel.typing_utils import type_name
 
 
@@ -79,12 +85,14 @@ class LocalEngine:
     async def execute(self, pipeline: Any, value: Any, ctx: RequestContext) -> dict[str, Any]:
         """Run one request through ``pipeline``; returns terminal outputs by node name."""
         token = _current.set(ctx)
+        ctx.trace.started()
+        fresh = ctx.replay is None  # a replay starts from the recorded message: clean
         try:
             if ctx.session_id is None:
-                await self._run_node(pipeline, pipeline.source, value, ctx)
+                await self._run_node(pipeline, pipeline.source, value, ctx, fresh)
             else:
                 async with self._sessions.turn(ctx.session_id):
-                    await self._run_node(pipeline, pipeline.source, value, ctx)
+                    await self._run_node(pipeline, pipeline.source, value, ctx, fresh)
         finally:
             _current.reset(token)
         return ctx.outputs
@@ -110,33 +118,101 @@ class LocalEngine:
         p.events.publish(ev)
         global_events.publish(ev)
 
-    def _skip(self, p: Any, ctx: RequestContext, node: Node, reason: str) -> None:
+    def _skip(self, p: Any, ctx: RequestContext, node: Node, reason: str, value: Any, visit: int,
+              passes: bool = True) -> Any:
+        """Record and announce a skipped node; returns what flows on (its input, for a chain node)."""
         stats = self.stats_for(node.name)
         stats.skipped += 1
         stats.last_status = "skipped"
+        out = value if passes else None
+        ctx.trace.begin(node.name, value, output=out, status="skipped", kind=node.kind, group=node.group,
+                        visit=visit, note=reason)
         self._event(p, ctx, node.name, "skipped", error=reason)
+        return out
+
+    @staticmethod
+    def _node_for(node: Node, ctx: RequestContext) -> Node:
+        """``node`` as this request runs it: with the request's stand-in operator, if any."""
+        op = ctx.overrides.get(node.name) if ctx.overrides else None
+        if op is None or op is node.op:
+            return node
+        shadow = copy.copy(node)  # same edges and group; another operator for this request only
+        shadow.op = op
+        return shadow
+
+    async def _reuse(self, p: Any, node: Node, rec: TraceRecord, ctx: RequestContext, visit: int) -> Any:
+        """Stand in for running ``node``: what the recorded run produced (replay.py)."""
+        plan = ctx.replay
+        failed = rec.status == "failed"  # an optional node that failed: its input flowed on
+        out = plan.reuse(rec.input if failed else rec.output)
+        if failed:
+            ctx.degraded[node.name] = rec.error or "failed"
+        emitted = tuple(plan.reuse(item) for item in rec.emitted)
+        if ctx.emit is not None:
+            for item in emitted:
+                await ctx.emit(node.name, item)
+        ctx.trace.add(TraceRecord(
+            node.name, plan.reuse(rec.input), out, rec.status, 0.0, rec.attempt, True, node.kind, node.group,
+            visit, error=rec.error, note=rec.note, emitted=emitted,
+        ))
+        self._event(p, ctx, node.name, "reused")
+        return out
+
+    def _recorded(self, node: Node, ctx: RequestContext, visit: int, value: Any,
+                  fresh: bool) -> tuple[Any, bool, TraceRecord | None]:
+        """For a replaying request: the value ``node`` gets, whether it runs, and the record to
+        reuse instead (None: run it)."""
+        plan = ctx.replay
+        if plan is None:
+            return value, fresh, None
+        value, fresh = plan.enter(node.name, visit, value, fresh)
+        if fresh or node.is_group:
+            return value, fresh, None
+        rec = plan.reusable(node.name, visit)
+        if rec is None or (rec.status == "failed" and not node.policy.optional):
+            return value, True, None  # nothing usable recorded: it runs, and what follows with it
+        return value, False, rec
+
+    async def _pause(self, p: Any, node: Node, value: Any, ctx: RequestContext, visit: int) -> tuple[Any, float]:
+        """Wait at a breakpoint before ``node`` (holding no slot); returns the message to go on
+        with and the time paused."""
+        if ctx.on_pause is None or node.name not in ctx.breakpoints:
+            return value, 0.0
+        if ctx.replay is not None and ctx.replay.resumes_at(node.name, visit):
+            return value, 0.0  # a resumed request continues from here, it does not stop again
+        self._event(p, ctx, node.name, "paused")
+        t0 = time.perf_counter()
+        value = await ctx.on_pause(node.name, visit, value)
+        return value, (time.perf_counter() - t0) * 1e3
 
     # ------------------------------------------------------------------ graph walk
-    async def _run_node(self, p: Any, node: Node, value: Any, ctx: RequestContext) -> None:
-        if not node.enabled or node.name in ctx.disabled:
-            self._skip(p, ctx, node, "disabled")
-            out = value
-        elif node.is_group:
-            out = await self._run_group(p, node, value, ctx)
-        elif (reason := node.op.skip_reason(value)) is not None:
-            self._skip(p, ctx, node, reason)
-            out = value
+    async def _run_node(self, p: Any, node: Node, value: Any, ctx: RequestContext, fresh: bool = True) -> None:
+        """Run ``node`` and route its output on. ``fresh`` is False while a replaying request
+        carries exactly what the recorded one did (the node's recorded output is reused)."""
+        node = self._node_for(node, ctx)
+        visit = ctx.trace.next_visit(node.name)
+        value, fresh, rec = self._recorded(node, ctx, visit, value, fresh)
+        if rec is not None:
+            out = await self._reuse(p, node, rec, ctx, visit)
+        elif not node.enabled or node.name in ctx.disabled:
+            out = self._skip(p, ctx, node, "disabled", value, visit)
         else:
-            try:
-                out = await self._attempts(p, node, value, ctx)
-            except Exception as exc:
-                if not node.policy.optional:
-                    raise
-                ctx.degraded[node.name] = f"{type(exc).__name__}: {exc}"
-                out = value
-        await self._route(p, node, out, ctx)
+            value, paused_ms = await self._pause(p, node, value, ctx, visit)
+            if node.is_group:
+                out, fresh = await self._run_group(p, node, value, ctx, visit, fresh, paused_ms)
+            elif (reason := node.op.skip_reason(value)) is not None:
+                out = self._skip(p, ctx, node, reason, value, visit)
+            else:
+                try:
+                    out = await self._attempts(p, node, value, ctx, visit, paused_ms)
+                except Exception as exc:
+                    if not node.policy.optional:
+                        raise
+                    ctx.degraded[node.name] = f"{type(exc).__name__}: {exc}"
+                    out = value
+        await self._route(p, node, out, ctx, fresh)
 
-    async def _route(self, p: Any, node: Node, out: Any, ctx: RequestContext) -> None:
+    async def _route(self, p: Any, node: Node, out: Any, ctx: RequestContext, fresh: bool = True) -> None:
         if not node.out_edges:
             ctx.outputs[node.name] = out
             return
@@ -153,32 +229,52 @@ class LocalEngine:
                     )
                 ctx.loops[edge.key] = count
         if len(targets) == 1:
-            await self._run_node(p, targets[0].dst, out, ctx)
+            await self._run_node(p, targets[0].dst, out, ctx, fresh)
             return
         try:
             async with anyio.create_task_group() as tg:
                 for edge in targets:
-                    tg.start_soon(self._run_node, p, edge.dst, out, ctx)
+                    tg.start_soon(self._run_node, p, edge.dst, out, ctx, fresh)
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
 
-    async def _run_group(self, p: Any, node: Node, value: Any, ctx: RequestContext) -> Any:
-        self._event(p, ctx, node.name, "running")
+    async def _run_group(self, p: Any, node: Node, value: Any, ctx: RequestContext, visit: int = 0,
+                         fresh: bool = True, paused_ms: float = 0.0) -> tuple[Any, bool]:
+        """Run the branches concurrently, then the join; returns (output, whether anything ran
+        for real). In a replay, clean branches and a clean join are reused one by one."""
+        if fresh:  # a replay announces the group once it knows whether anything in it runs
+            self._event(p, ctx, node.name, "running")
+        record = ctx.trace.begin(node.name, value, kind="group", visit=visit, paused_ms=paused_ms)
         t0 = time.perf_counter()
         result = Branches(value)
+        ran = [fresh]
 
         async def branch(member: Node) -> None:
+            member = self._node_for(member, ctx)
+            mvisit = ctx.trace.next_visit(member.name)
+            mvalue, mfresh, rec = self._recorded(member, ctx, mvisit, value, fresh)
+            if rec is not None:
+                out = await self._reuse(p, member, rec, ctx, mvisit)
+                if rec.status == "completed":
+                    result.results[member.name] = out
+                elif rec.status == "skipped":
+                    result.skipped[member.name] = rec.note or "skipped"
+                else:
+                    result.errors[member.name] = rec.error or "failed"
+                return
+            ran[0] = True
             if not member.enabled or member.name in ctx.disabled:
                 result.skipped[member.name] = "disabled"
-                self._skip(p, ctx, member, "disabled")
+                self._skip(p, ctx, member, "disabled", mvalue, mvisit, passes=False)
                 return
-            reason = member.op.skip_reason(value)
+            mvalue, mpaused = await self._pause(p, member, mvalue, ctx, mvisit)
+            reason = member.op.skip_reason(mvalue)
             if reason is not None:
                 result.skipped[member.name] = reason
-                self._skip(p, ctx, member, reason)
+                self._skip(p, ctx, member, reason, mvalue, mvisit, passes=False)
                 return
             try:
-                result.results[member.name] = await self._attempts(p, member, value, ctx)
+                result.results[member.name] = await self._attempts(p, member, mvalue, ctx, mvisit, mpaused)
             except Exception as exc:
                 if not member.policy.optional:
                     raise
@@ -191,15 +287,36 @@ class LocalEngine:
                         tg.start_soon(branch, member)
             except BaseExceptionGroup as group:
                 raise _first_error(group) from None
-            out = await self._attempts(p, node.join, result, ctx) if node.join is not None else result
+            out, joined = result, ran[0]
+            if node.join is not None:
+                out, joined = await self._run_join(p, self._node_for(node.join, ctx), result, ctx, ran[0])
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
-            self._event(p, ctx, node.name, status, duration_ms=(time.perf_counter() - t0) * 1e3, error=str(exc))
+            ms = (time.perf_counter() - t0) * 1e3
+            record.status, record.duration_ms, record.error = status, ms, f"{type(exc).__name__}: {exc}"
+            if not fresh:
+                self._event(p, ctx, node.name, "running")
+            self._event(p, ctx, node.name, status, duration_ms=ms, error=str(exc))
             raise
         ms = (time.perf_counter() - t0) * 1e3
-        ctx.add_timing(node.name, ms)
-        self._event(p, ctx, node.name, "completed", duration_ms=ms)
-        return out
+        record.status, record.output, record.duration_ms, record.reused = "completed", out, ms, not joined
+        if joined:
+            ctx.add_timing(node.name, ms)
+            if not fresh:
+                self._event(p, ctx, node.name, "running")
+            self._event(p, ctx, node.name, "completed", duration_ms=ms)
+        else:
+            self._event(p, ctx, node.name, "reused")
+        return out, joined
+
+    async def _run_join(self, p: Any, join: Node, result: Branches, ctx: RequestContext,
+                        fresh: bool) -> tuple[Any, bool]:
+        visit = ctx.trace.next_visit(join.name)
+        value, fresh, rec = self._recorded(join, ctx, visit, result, fresh)
+        if rec is not None and rec.status == "completed":
+            return await self._reuse(p, join, rec, ctx, visit), False
+        value, paused_ms = await self._pause(p, join, value, ctx, visit)
+        return await self._attempts(p, join, value, ctx, visit, paused_ms), True
 
     # ------------------------------------------------------------------ one operator
     def slot_capacity(self, node: Node) -> int | None:
@@ -223,20 +340,26 @@ class LocalEngine:
         """Execute the operator once. The override point for other engines."""
         return await node.op.invoke(value, emit, ctx.request_id)
 
-    async def _attempts(self, p: Any, node: Node, value: Any, ctx: RequestContext) -> Any:
-        """Run ``node`` under its policy: slot, timeout, retries with backoff, events, stats."""
+    async def _attempts(self, p: Any, node: Node, value: Any, ctx: RequestContext, visit: int = 0,
+                        paused_ms: float = 0.0) -> Any:
+        """Run ``node`` under its policy: slot, timeout, retries with backoff, events, stats,
+        and a trace record per attempt."""
         pol, op = node.policy, node.op
         stats = self.stats_for(node.name)
         limiter = self._limiter(node)
         streamed = False
         emit = None
-        if op.streaming and ctx.emit is not None:
-            name, sink = node.name, ctx.emit
+        emitted: list[Any] = []  # stream-only items, kept in the trace so a replay can show them again
+        if op.streaming:
+            name, sink, stream_only = node.name, ctx.emit, op.stream_types
 
             async def emit(item: Any) -> None:
                 nonlocal streamed
-                streamed = True
-                await sink(name, item)
+                if stream_only and isinstance(item, stream_only):
+                    emitted.append(item)
+                if sink is not None:
+                    streamed = True
+                    await sink(name, item)
 
         attempt = 0
         while True:
@@ -248,6 +371,9 @@ class LocalEngine:
                     stats.waiting -= 1
             stats.in_flight += 1
             self._event(p, ctx, node.name, "running", attempt=attempt)
+            emitted.clear()
+            record = ctx.trace.begin(node.name, value, kind=node.kind, group=node.group, visit=visit,
+                                     attempt=attempt, paused_ms=paused_ms if attempt == 0 else 0.0)
             t0 = time.perf_counter()
             try:
                 if pol.timeout_ms is None:
@@ -259,6 +385,7 @@ class LocalEngine:
                         raise OperatorTimeout(f"operator {node.name!r} timed out after {pol.timeout_ms:g} ms")
             except anyio.get_cancelled_exc_class():
                 ms = (time.perf_counter() - t0) * 1e3
+                record.status, record.duration_ms = "cancelled", ms
                 stats.last_status = "cancelled"
                 self._event(p, ctx, node.name, "cancelled", duration_ms=ms, attempt=attempt)
                 raise
@@ -268,6 +395,7 @@ class LocalEngine:
                 retry = attempt < pol.max_retries and op.idempotent and not streamed
                 stats.failures += 1
                 stats.last_status, stats.last_error = ("retry" if retry else "failed"), f"{type(exc).__name__}: {exc}"
+                record.status, record.duration_ms, record.error = stats.last_status, ms, stats.last_error
                 self._event(
                     p, ctx, node.name, "retry" if retry else "failed", duration_ms=ms, error=str(exc), attempt=attempt
                 )
@@ -281,6 +409,8 @@ class LocalEngine:
                 stats.total_ms += ms
                 stats.last_ms = ms
                 stats.last_status = "completed"
+                record.status, record.output, record.duration_ms = "completed", out, ms
+                record.emitted = tuple(emitted)
                 ctx.add_timing(node.name, ms)
                 self._event(p, ctx, node.name, "completed", duration_ms=ms, attempt=attempt)
                 return out

@@ -14,13 +14,17 @@ from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
-#: Statuses an end event can carry. "retry" = this attempt failed and another follows.
-END_STATUSES = ("completed", "failed", "skipped", "cancelled", "retry")
+#: Statuses an end event can carry. "retry" = this attempt failed and another follows;
+#: "reused" = a replay took the node's recorded output instead of running it.
+END_STATUSES = ("completed", "failed", "skipped", "cancelled", "retry", "reused")
+#: neither start nor end: the request waits at a breakpoint before the node
+PAUSED = "paused"
 
 
 @dataclass(frozen=True)
 class StepEvent:
-    """An operator run starting (``status="running"``) or ending (any END_STATUSES)."""
+    """An operator run starting (``status="running"``) or ending (any END_STATUSES), or a
+    request pausing before it (``"paused"``)."""
 
     operator: str
     status: str

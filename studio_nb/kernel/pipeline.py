@@ -13,9 +13,10 @@ back along a feedback edge, and the wiring check can prove each alternative has 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from studio_nb.kernel.errors import WiringError
+from studio_nb.kernel.errors import ConfigError, WiringError
 from studio_nb.kernel.context import RequestContext
 from studio_nb.kernel.events import EventHub, StepEvent
 from studio_nb.kernel.graph import Edge, Node
@@ -276,6 +277,80 @@ class Pipeline:
                 where = "it is the source" if node is self.source else f"{', '.join(bad)} cannot take its input"
                 raise WiringError(f"cannot disable {name!r}: {where} ({type_name(node.input_type)})")
 
+    # ------------------------------------------------------------------ per-request variants
+    def override(self, name: str, *, params: dict[str, Any] | None = None,
+                 operator: "Operator | type | str | None" = None) -> Operator:
+        """An operator to stand in for node ``name`` in some requests only
+        (``RequestContext.overrides``): the node's own class with ``params`` changed, or
+        ``operator`` (an instance, a class or a registered name) — checked to fit the node's
+        sockets, given the node's policy unless it has its own, and bound to the resources.
+        The pipeline itself is not changed.
+        """
+        from studio_nb.kernel import registry
+
+        node = self._node(name)
+        if node.is_group:
+            members = ", ".join(m.name for m in node.members)
+            raise WiringError(f"{name!r} is a ParallelGroup; change its branches ({members}) instead")
+        base: Operator = node.op
+        if isinstance(operator, Operator):
+            if params:
+                raise WiringError(f"{name!r}: pass params or an operator instance, not both")
+            op = operator
+            if op.policy.is_default:
+                op.policy = base.policy
+        else:
+            cls = registry.get(operator) if isinstance(operator, str) else (operator or type(base))
+            takes = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "name", "policy")]
+            # another class keeps the node's settings it understands (a subclass: all of them)
+            config = {k: v for k, v in base.config.items() if cls is type(base) or k in takes}
+            config.update(params or {})
+            try:
+                op = cls(**config, name=name, policy=base.policy)
+            except TypeError as exc:
+                raise ConfigError(f"bad params for {cls.__name__} at {name!r}: {exc}; it takes: "
+                                  f"{', '.join(takes) or 'no params'}") from None
+        problem = self._swap_problem(node, op)
+        if problem:
+            raise WiringError(problem)
+        if self.resources is not None and op.resources is None:
+            op.bind(self.resources)
+        return op
+
+    def _swap_problem(self, node: Node, op: Operator) -> str | None:
+        """Why ``op`` cannot stand in for ``node`` (None when it fits)."""
+        if unmatched(node.input_type, [op.input_type]):
+            return (f"{type(op).__name__} cannot stand in for {node.name!r}: it takes {type_name(op.input_type)} "
+                    f"but {node.name!r} receives {type_name(node.input_type)}")
+        edges = node.out_edges
+        if node.kind == "join":
+            edges = self.nodes[node.group].out_edges
+        missing = unmatched(op.output_type, [e.dst.input_type for e in edges]) if edges else []
+        if missing:
+            takes = ", ".join(f"{e.dst.name} ({type_name(e.dst.input_type)})" for e in edges)
+            return (f"{type(op).__name__} cannot stand in for {node.name!r}: it can output "
+                    f"{', '.join(type_name(m) for m in missing)}, which no edge accepts; edges: {takes}")
+        return None
+
+    def alternatives(self, name: str) -> list[str]:
+        """Registered operator classes (by name) that could stand in for node ``name``: typed
+        sockets that fit it (an untyped ``Any -> Any`` operator fits anything, so says nothing)."""
+        from studio_nb.kernel import registry
+
+        node = self._node(name)
+        if node.is_group:
+            return []
+        out = []
+        for cls_name in registry.names():
+            cls = registry.get(cls_name)
+            sockets = getattr(cls, "sockets", None)
+            if cls is type(node.op) or sockets is None or Any in (sockets.input_type, sockets.output_type):
+                continue
+            probe = object.__new__(cls)  # sockets are class-level: no need to build one
+            if self._swap_problem(node, probe) is None:
+                out.append(cls_name)
+        return out
+
     def disable(self, name: str) -> None:
         self.set_enabled(name, False)
 
@@ -386,6 +461,32 @@ class Pipeline:
     def stream(self, value: Any, **kw: Any) -> Iterator[Any]:
         """Synchronous ``astream``; leaving the loop early cancels the request."""
         return iterate_sync(lambda: self.astream(value, **kw))
+
+    def replay_context(self, trace: Any, *, from_: str | tuple[str, int] | None = None,
+                       overrides: dict[str, Operator] | None = None, changed: Any = (),
+                       inputs: dict | None = None, rebind: Callable[[Any], Any] | None = None,
+                       context: RequestContext | None = None, **kw: Any) -> tuple[Any, RequestContext]:
+        """The message and context to run a recorded request (``trace``) again: from node
+        ``from_``, with ``overrides`` standing in for nodes (they and ``changed`` nodes run
+        for real), reusing everything upstream (kernel/replay.py). Errors name the
+        operators that ran. Returns (message, context) for ``arun``/``astream(message,
+        context=...)``."""
+        from studio_nb.kernel.replay import ReplayPlan
+
+        ctx = self._prepare(context, kw)
+        ctx.overrides = {**ctx.overrides, **(overrides or {})}
+        ctx.replay = ReplayPlan.from_trace(self, trace, from_=from_, changed={*(overrides or {}), *changed},
+                                           inputs=inputs, rebind=rebind)
+        return ctx.replay.source_input(self.source.name), ctx
+
+    async def areplay(self, trace: Any, **kw: Any) -> Any:
+        """Run a recorded request again (see ``replay_context``); returns its result."""
+        value, ctx = self.replay_context(trace, **kw)
+        return self._result(await self.engine.execute(self, value, ctx))
+
+    def replay(self, trace: Any, **kw: Any) -> Any:
+        """Synchronous ``areplay``."""
+        return run_sync(lambda: self.areplay(trace, **kw))
 
     # ------------------------------------------------------------------ persistence & drawing
     def to_dict(self) -> dict[str, Any]:

@@ -41,7 +41,9 @@ class PrometheusMetrics:
         if ev.status == "running":
             self.in_flight.labels(*labels).inc()
             return
-        if ev.status != "skipped":
+        if ev.status == "paused":  # waiting at a breakpoint: not a run
+            return
+        if ev.status not in ("skipped", "reused"):  # those never started
             self.in_flight.labels(*labels).dec()
         self.runs.labels(*labels, ev.status).inc()
         if ev.duration_ms is not None:
@@ -72,6 +74,8 @@ class OpenTelemetryExporter:
 
     def __call__(self, ev: StepEvent) -> None:
         key = (ev.request_id, ev.operator, ev.attempt)
+        if ev.status == "paused":
+            return
         if ev.status == "running":
             span = self.tracer.start_span(
                 f"{ev.pipeline}.{ev.operator}" if ev.pipeline else ev.operator,

@@ -11,12 +11,15 @@ class IntentRouterOp(Operator):
     llm / hybrid, chosen by the ``intent_mode`` setting) to the pipeline.
 
     Domains the user chose explicitly (``UserMessage.domains``) win over the
-    classifier's guess.
+    classifier's guess. ``mode`` (keyword / embedding / llm / hybrid) overrides the
+    classifier's mode for this operator only: a session's variant, with the same model
+    and domains.
     """
 
     blocking = True  # embedding the message is CPU work: keep it off the event loop
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str | None = None) -> None:
+        self.mode = mode
         self.classifier = None
 
     def warm_up(self) -> None:
@@ -24,7 +27,8 @@ class IntentRouterOp(Operator):
         self.classifier.warm_up()
 
     def process(self, msg: UserMessage) -> RoutedMessage:
-        result = self.classifier.classify(msg.content)
+        kw = {"mode": self.mode} if self.mode else {}  # fakes in tests take only the text
+        result = self.classifier.classify(msg.content, **kw)
         domains = tuple(msg.domains) if msg.domains else tuple(result.domains)
         return RoutedMessage(
             original=msg,

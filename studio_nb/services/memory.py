@@ -16,6 +16,10 @@ weighted by the share of non-CJK characters in the question and the lexical scor
 the rest; pass ``multilingual=True`` with a multilingual embedder to trust it fully. Turn embeddings are stored as float32 bytes next to the turn,
 so recall never re-embeds history.
 
+Each turn row also keeps the JSON trace of the turn (``save_trace``/``trace``: what every
+operator received and produced), so a past turn can be inspected, and replayed, after a
+restart. Databases made before that column existed get it when opened (``_migrate``).
+
 Loads are cached per session for ``ttl_s`` seconds (the pipeline loads memory on every
 request, often for the same session); a save or clear of a session drops its entries.
 One connection guarded by a lock serves all threads: each statement is short and the
@@ -63,7 +67,8 @@ CREATE TABLE IF NOT EXISTS turns (
     sources    TEXT NOT NULL,
     created_at REAL NOT NULL,
     request_id TEXT NOT NULL,
-    embedding  BLOB
+    embedding  BLOB,
+    trace      TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns(session_id, id);
 CREATE UNIQUE INDEX IF NOT EXISTS turns_by_request ON turns(session_id, request_id)
@@ -218,6 +223,7 @@ class MemoryStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
 
     def __repr__(self) -> str:
         return (f"MemoryStore({str(self.path)!r}, window={self.window}, recall_k={self.recall_k}, "
@@ -281,6 +287,29 @@ class MemoryStore:
                 raise
             self._invalidate(turn.session_id)
         return replace(turn, id=cur.lastrowid)
+
+    def save_trace(self, session_id: str, request_id: str, trace: dict | str) -> bool:
+        """Keep the JSON trace of a saved turn with it; False if there is no such turn."""
+        text = trace if isinstance(trace, str) else json.dumps(trace, ensure_ascii=False)
+        with self._lock:
+            cur = self._conn.execute("UPDATE turns SET trace = ? WHERE session_id = ? AND request_id = ?",
+                                     (text, session_id, request_id))
+        return cur.rowcount > 0
+
+    def trace(self, session_id: str, request_id: str | None = None, *,
+              user: str | None = None) -> tuple[Turn, dict | None] | None:
+        """The turn ``request_id`` of a session (default: its last) and its stored trace
+        (None for turns saved before traces were kept); None if there is no such turn."""
+        sql = f"SELECT {_TURN_COLUMNS}, trace FROM turns WHERE session_id = ?"
+        args: tuple = (session_id,)
+        if request_id is not None:
+            sql, args = sql + " AND request_id = ?", (session_id, request_id)
+        with self._lock:
+            self._require(session_id, user)
+            row = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        return _row_turn(row[:9]), (json.loads(row[9]) if row[9] else None)
 
     def clear(self, session_id: str, *, user: str | None = None) -> int:
         """Delete a session and its turns; returns how many turns were deleted."""
@@ -388,6 +417,21 @@ class MemoryStore:
 
     def _require(self, session_id: str, user: str | None) -> None:
         check_session(self, session_id, user, must_exist=True)  # the one ownership rule
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older studio-nb up to this schema (idempotent; two
+        processes opening it at once both succeed)."""
+        conn = self._conn
+        if "trace" in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "trace" not in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}:
+                conn.execute("ALTER TABLE turns ADD COLUMN trace TEXT")  # no rewrite: old rows read NULL
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _invalidate(self, session_id: str) -> None:
         self._writes += 1

@@ -37,7 +37,8 @@ async def test_no_token_is_refused_everywhere(server_extra, jp_serverapp, jp_ws_
 ROUTES = [("GET", ("pipeline",)), ("PUT", ("pipeline", "nodes", "knowledge_rag")), ("GET", ("sessions",)),
           ("GET", ("sessions", "s1")), ("DELETE", ("sessions", "s1")), ("GET", ("sessions", "s1", "export")),
           ("GET", ("knowledge",)), ("POST", ("knowledge", "d1", "files")), ("GET", ("search",)),
-          ("GET", ("health",))]
+          ("GET", ("health",)), ("GET", ("sessions", "s1", "trace")), ("GET", ("pipeline", "variants")),
+          ("PUT", ("pipeline", "variants"))]
 
 
 @pytest.mark.parametrize("server_extra", [{"identity_provider_class": TwoUsers}])

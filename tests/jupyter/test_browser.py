@@ -1,12 +1,14 @@
 """The Studio page in headless Chromium against a real ``jupyter server`` child process.
 
 Asks a question and checks what a person would see: tokens arriving in several steps,
-graph nodes lighting up (running -> completed) with their times, sources, no error.
-Saves test-artifacts/studio_page.png for a human to look at.
+graph nodes lighting up (running -> completed) with their times, sources, no error; then
+the inspector (a node's input and output), a session variant and a replay side by side.
+Saves test-artifacts/studio_page.png and studio_inspector.png for a human to look at.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -47,40 +49,52 @@ def server(tmp_path_factory):
         srv.stop()
 
 
-def test_studio_page_streams_an_answer_and_lights_the_graph(server):
+@contextlib.contextmanager
+def studio_page(server, width: int, height: int):
+    """The Studio page, connected, in a fresh headless Chromium; yields (page, errors), where
+    errors collects page errors and CSP violations."""
     from playwright.sync_api import sync_playwright
 
-    shot = REPO / "test-artifacts" / "studio_page.png"
-    shot.parent.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": width, "height": height})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(f"{server.url}studio/?token={server.token}")
             page.wait_for_selector("#status[data-state=open]", timeout=30_000)
             page.wait_for_selector('svg.pipeline g.node[data-name="llm_inference"]', timeout=30_000)
-            assert page.locator("#toggles input[type=checkbox]").count() >= 3  # branch toggles drawn
-            page.evaluate(RECORDER)
-            page.fill("#input", "What is SAGE and how do I build a pipeline?")
-            page.click("#send")
-            page.wait_for_selector(".turn .answer[data-state=done]", timeout=300_000)
-            seen = page.evaluate("window.__seen")
-            answer = page.locator(".turn .answer").last.inner_text()
-            steps = page.locator(".turn .trace .step[data-status=completed]").count()
-            done_nodes = page.locator('svg.pipeline g.node[data-status="completed"]').count()
-            llm_label = page.locator('svg.pipeline g.node[data-name="llm_inference"] .time').text_content()
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(shot), full_page=True)
-            # a branch switched off on the page is switched off for this chat's session only
-            (sid,) = [s["session_id"] for s in server.get("studio/api/sessions")["sessions"]]  # the page's chat
-            page.uncheck("#toggles input[data-name=knowledge_rag]")
-            page.wait_for_function("() => { const c = document.querySelector("
-                                   "'#toggles input[data-name=knowledge_rag]'); return c && !c.checked && !c.disabled; }")
+            yield page, errors
         finally:
             browser.close()
+
+
+def test_studio_page_streams_an_answer_and_lights_the_graph(server):
+    shot = REPO / "test-artifacts" / "studio_page.png"
+    shot.parent.mkdir(exist_ok=True)
+    with studio_page(server, 1400, 900) as (page, errors):
+        assert page.locator("#toggles input[type=checkbox]").count() >= 3  # branch toggles drawn
+        page.evaluate(RECORDER)
+        page.fill("#input", "What is SAGE and how do I build a pipeline?")
+        page.click("#send")
+        # attached, not visible: when the grounding check drops the whole synthesis the answer
+        # box is empty (the evidence above it and the note below it are the answer)
+        page.wait_for_selector(".turn .answer[data-state=done]", state="attached", timeout=300_000)
+        seen = page.evaluate("window.__seen")
+        answer = page.locator(".turn").last.locator(".evidence, .answer, .dropped").all_inner_texts()
+        answer = "\n".join(answer)
+        cited = page.locator(".turn").last.locator(".evidence li.piece").count()
+        steps = page.locator(".turn .trace .step[data-status=completed]").count()
+        done_nodes = page.locator('svg.pipeline g.node[data-status="completed"]').count()
+        llm_label = page.locator('svg.pipeline g.node[data-name="llm_inference"] .time').text_content()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(shot), full_page=True)
+        # a branch switched off on the page is switched off for this chat's session only
+        (sid,) = [s["session_id"] for s in server.get("studio/api/sessions")["sessions"]]  # the page's chat
+        page.uncheck("#toggles input[data-name=knowledge_rag]")
+        page.wait_for_function("() => { const c = document.querySelector("
+                               "'#toggles input[data-name=knowledge_rag]'); return c && !c.checked && !c.disabled; }")
     assert not errors, errors
 
     def rag(graph):
@@ -89,11 +103,72 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
     assert rag(server.get(f"studio/api/pipeline?session_id={sid}")) is False
     assert rag(server.get("studio/api/pipeline")) is True
     assert answer.strip()
+    assert cited >= 1  # the evidence the answer stands on is on the page, each passage with its source
     growing = sorted(set(n for n in seen["lengths"] if n > 0))
     assert len(growing) >= 3, f"the answer did not stream in pieces: {seen['lengths'][:20]}"
     assert seen["llm"][:1] == ["running"] and "completed" in seen["llm"], seen["llm"]
     assert "ms" in llm_label
     assert steps >= 5 and done_nodes >= 5
+    assert shot.stat().st_size > 10_000
+
+
+INSPECT_Q = "What is a ParallelGroup in studio-nb?"
+
+
+def _part(page, side: int, label: str) -> str:
+    """The text of the inspector's input (side 0) or output (side 1) part called ``label``."""
+    return page.locator("#inspector .io .value").nth(side).locator(f'.part[data-label="{label}"] pre').inner_text()
+
+
+def test_the_inspector_shows_what_a_node_got_and_a_replay_sits_beside_the_answer(server):
+    shot = REPO / "test-artifacts" / "studio_inspector.png"
+    shot.parent.mkdir(exist_ok=True)
+    node = 'svg.pipeline g.node[data-name="{}"]'.format
+    with studio_page(server, 1500, 1100) as (page, errors):
+        page.wait_for_selector("#variants select[data-setting=answer_mode]", timeout=30_000)
+        page.fill("#input", INSPECT_Q)
+        page.click("#send")
+        page.wait_for_selector(".turn .answer[data-state=done]", state="attached", timeout=300_000)
+        page.wait_for_function("() => window.studio.state.trace !== null")
+        sid = page.evaluate("window.studio.state.session")
+        page.click(node("prompt_builder"))
+        page.wait_for_selector('#inspector[data-node="prompt_builder"] .part[data-label="prompt"]')
+        prompt = _part(page, 1, "prompt")
+        page.click(node("llm_inference"))
+        page.wait_for_selector('#inspector[data-node="llm_inference"] .part[data-label^="generated"]')
+        generated = _part(page, 1, "generated text (before the grounding check)")
+        model_input = _part(page, 0, "prompt")
+        page.locator("#inspector").scroll_into_view_if_needed()
+        page.screenshot(path=str(shot), full_page=True)
+        # this chat answers extractively from now on; replay its last turn from the evidence
+        page.select_option("#variants select[data-setting=answer_mode]", "extractive")
+        page.wait_for_function("() => window.studio.state.variants.settings.some("
+                               "s => s.name === 'answer_mode' && s.value === 'extractive')")
+        page.click(node("evidence"))
+        page.click("#inspector button.replay")
+        page.wait_for_selector(".turn.replay .after .answer[data-state=done]", timeout=300_000)
+        before = page.locator(".turn.replay .before .answer").inner_text()
+        after = page.locator(".turn.replay .after .answer").inner_text()
+        verdict = page.locator(".turn.replay .verdict").inner_text()
+        intent_status = page.locator(node("intent_router")).get_attribute("data-status")
+        page.wait_for_function("() => window.studio.state.trace && window.studio.state.trace.replay_of")
+        page.click(node("intent_router"))
+        reused_line = page.locator("#inspector .meta[data-status]").inner_text()
+        page.screenshot(path=str(shot.with_name("studio_replay.png")), full_page=True)
+    assert not errors, errors
+    trace = server.get(f"studio/api/sessions/{sid}/trace")  # now the replay's
+    original = server.get(f"studio/api/sessions/{sid}/trace?request_id={trace['replay_of']}")
+    llm = next(r for r in original["trace"]["records"] if r["operator"] == "llm_inference")
+    assert generated == next(p["text"] for p in llm["output"]["parts"] if p["label"].startswith("generated"))
+    assert generated.strip() and prompt.rstrip().endswith(f"Question: {INSPECT_Q}") and model_input == prompt
+    answer = next(r for r in original["trace"]["records"] if r["operator"] == "stream_output")["output"]["parts"][0]
+    first_line = answer["text"].split("\n")[0].replace("`", "")  # the page renders `code` as code
+    assert before.split("\n")[0] == first_line  # the original answer, beside the replay's
+    assert after.strip() and after != before
+    assert "answer changed" in verdict and "evidence same" in verdict and "prompt none now" in verdict
+    assert "reused: user_input" in verdict
+    assert intent_status == "reused" and reused_line.startswith("reused from the recorded turn")
+    assert [t["request_id"] for t in server.get(f"studio/api/sessions/{sid}")["turns"]] == [trace["replay_of"]]
     assert shot.stat().st_size > 10_000
 
 

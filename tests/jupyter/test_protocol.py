@@ -7,7 +7,8 @@ import json
 import pytest
 
 from jupyter_ext.protocol import (
-    ChatFrame, ClearFrame, FrameError, StopFrame, done_frame, parse_client_frame, step_frame, stopped_frame,
+    ChatFrame, ClearFrame, FrameError, ReplayFrame, StopFrame, done_frame, parse_client_frame, step_frame,
+    stopped_frame,
 )
 from studio_nb.kernel.events import StepEvent
 
@@ -17,6 +18,10 @@ GOOD = [
     ({"type": "chat", "message": "hi", "session_id": "s1", "request_id": "r1"}, ChatFrame("hi", "s1", "r1")),
     ({"type": "stop", "request_id": "r1"}, StopFrame("r1")),
     ({"type": "clear", "session_id": "s1"}, ClearFrame("s1")),
+    ({"type": "replay", "session_id": "s1", "request_id": "r2", "from": "prompt_builder"},
+     ReplayFrame("s1", "r2", "prompt_builder")),
+    ({"type": "replay", "session_id": "s1", "request_id": "r3", "of": "abc", "params": {"knowledge_rag": {"k": 1}}},
+     ReplayFrame("s1", "r3", None, "abc", {"knowledge_rag": {"k": 1}})),
 ]
 
 BAD = [
@@ -34,6 +39,10 @@ BAD = [
     (json.dumps({"type": "stop"}), "bad_frame", None),
     (json.dumps({"type": "clear", "session_id": ""}), "bad_frame", None),
     (json.dumps({"message": "é" * 600, "session_id": "s"}), "too_large", None),  # 1200 bytes in UTF-8
+    (json.dumps({"type": "replay", "session_id": "s", "request_id": "r4"}), "bad_frame", "r4"),  # from what?
+    (json.dumps({"type": "replay", "session_id": "s", "from": "a b"}), "bad_frame", None),
+    (json.dumps({"type": "replay", "session_id": "s", "from": "x", "params": {"x": 3}}), "bad_frame", None),
+    (json.dumps({"type": "replay", "from": "evidence"}), "bad_frame", None),
     (b"{}", "binary_frame", None),
 ]
 

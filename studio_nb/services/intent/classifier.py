@@ -150,21 +150,34 @@ class IntentClassifier:
                 f"domains={list(self.domains)})")
 
     # ------------------------------------------------------------------ classify
-    def classify(self, text: str) -> IntentResult:
+    def classify(self, text: str, mode: str | None = None) -> IntentResult:
+        """The intent and domains of ``text``; ``mode`` overrides the classifier's own for
+        this call (one session trying another mode shares the same model and domains)."""
         if not isinstance(text, str):
             raise StudioError(f"classify() takes the message as a str, got {type(text).__name__}", code="bad_input")
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise ConfigError(f"unknown intent mode {mode!r}; use one of: {', '.join(MODES)}")
+        if mode == "llm" and self._labeler is None:
+            raise ConfigError("intent mode 'llm' needs a chat client (configure intent_llm)")
         if not self._warmed:
             self.warm_up()
+        if mode in ("embedding", "hybrid") and self._scorer is None and self.embedding_error is None:
+            with self._lock:
+                self._warm_embedding()  # this classifier's own mode did not need it
         if not text.strip():
-            return IntentResult(NO_EVIDENCE, 0.0, (), (), self.mode, ({"stage": "input", "note": "empty message"},))
+            return IntentResult(NO_EVIDENCE, 0.0, (), (), mode, ({"stage": "input", "note": "empty message"},))
         scored = text[:MAX_SCORED_CHARS]
         trace: list[dict] = []
-        if self.mode == "keyword":
+        if mode == "keyword":
             intent, conf, keywords = self._keyword_only(scored, trace)
-        elif self.mode == "embedding":
+        elif mode == "embedding":
+            if self._scorer is None:
+                raise StudioError(f"intent mode 'embedding' is unavailable: {self.embedding_error}",
+                                  code="bad_config")
             emb = self._embedding_stage(scored, trace)
             intent, conf, keywords = emb.top, emb.scores[emb.top], ()
-        elif self.mode == "llm":
+        elif mode == "llm":
             intent, conf, keywords = self._llm_only(scored, trace)
         else:
             intent, conf, keywords = self._hybrid(scored, trace)
@@ -173,7 +186,7 @@ class IntentClassifier:
         domains = self._router.route(scored, intent, matches)
         trace.append({"stage": "domains", "matched": matches, "domains": list(domains), "ms": _ms(t0)})
         conf = min(1.0, max(0.0, float(conf)))
-        return IntentResult(intent, round(conf, 4), domains, keywords, self.mode, tuple(trace))
+        return IntentResult(intent, round(conf, 4), domains, keywords, mode, tuple(trace))
 
     def _keyword_stage(self, text: str, trace: list[dict]):
         t0 = time.perf_counter()
