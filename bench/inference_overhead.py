@@ -38,6 +38,9 @@ from studio_nb.services.models import default_chat_model_path  # noqa: E402
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer at length, listing many items."}
 
 
+from studio_nb.services.inference.llama_local import default_threads  # noqa: E402
+
+
 def question(i: int) -> list[dict]:
     return [SYSTEM, {"role": "user", "content": f"Run {i}: count from 1 to 300, separated by commas."}]
 
@@ -88,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--n-threads", type=int, default=os.cpu_count())
+    parser.add_argument("--n-threads", type=int, default=default_threads())
     parser.add_argument("--loads", type=int, default=3, help="model loads to time per path")
     args = parser.parse_args()
 

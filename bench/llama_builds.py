@@ -11,8 +11,8 @@ it, and the ratio of the bests to the first candidate.
 
     .venv/bin/python bench/llama_builds.py avx2=wh/avx2/x.whl dl=wh/dl/y.whl [--rounds 3]
 
-The model is the bundled SmolLM2-135M-Instruct Q4_1 GGUF (2 threads, as a user's laptop
-or this 2-core CI machine would run it).
+The model is the bundled SmolLM2-135M-Instruct Q4_1 GGUF, on the default thread count
+(half the logical CPUs, as studio-nb runs it; see ``llama_threads.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ lib = Path(sys.argv[1]) / "llama_cpp" / "lib"
 from studio_nb.services.inference.backends import load_cpu_backends
 variant = load_cpu_backends(lib)
 from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[2], n_ctx=1024, n_threads=2, n_threads_batch=2, n_batch=512, seed=0, verbose=False)
+from studio_nb.services.inference.llama_local import default_threads
+n = default_threads()
+llm = Llama(model_path=sys.argv[2], n_ctx=1024, n_threads=n, n_threads_batch=n, n_batch=512, seed=0, verbose=False)
 text = ("SAGE is a streaming dataflow framework. Operators are connected into pipelines that run on a "
         "local environment or on a Ray cluster. ") * 12
 prompt = llm.tokenize(text.encode())[:256]

@@ -88,6 +88,9 @@ SAVED_TURNS = [
 E2E_QUESTION = "SAGE 的 LocalEnvironment 和 RemoteEnvironment 有什么区别？"
 
 
+from studio_nb.services.inference.llama_local import default_threads  # noqa: E402
+
+
 def question(i: int) -> str:
     """Asks the docs, the calculator and the domain list, so every branch works; differs per run."""
     return f"SAGE 的 LocalEnvironment 和 RemoteEnvironment 有什么区别？请计算 ({1234 + i}*5678+91)/7，并列出有哪些知识库"
@@ -352,7 +355,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30, help="measured rounds up to the prompt (+1 warm-up)")
     ap.add_argument("--e2e-rounds", type=int, default=4, help="measured end-to-end TTFT rounds (+1 warm-up)")
     ap.add_argument("--docs", type=int, default=10, help="SAGE doc pages to ingest for retrieval")
-    ap.add_argument("--n-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--n-threads", type=int, default=default_threads())
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="studio-parallel-") as tmp:
         res = asyncio.run(bench(args, Path(tmp)))

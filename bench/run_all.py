@@ -39,6 +39,7 @@ BENCHES = [
     ("warm_up", ["--starts", "2"], 400),
     ("answers", ["--split", "heldout", "--modes", "grounded,extractive"], 900),
     ("isolation", [], 300),
+    ("llama_threads", ["--rounds", "2"], 300),
 ]
 
 

@@ -60,6 +60,9 @@ TTFT_SLACK_MS = 30.0
 RATE_GOAL = 0.97
 
 
+from studio_nb.services.inference.llama_local import default_threads  # noqa: E402
+
+
 def rates(start: float, stamps: list[float]) -> dict:
     n = len(stamps)
     return {
@@ -254,7 +257,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="measured rounds (one warm-up round comes first)")
     ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--n-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--n-threads", type=int, default=default_threads())
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--docs", type=int, default=4, help="SAGE doc pages to ingest for retrieval")
     ap.add_argument("--k", type=int, default=2,

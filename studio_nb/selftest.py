@@ -119,7 +119,10 @@ def _child(model_path: str | None) -> None:
     variant = load_cpu_backends()
     from llama_cpp import Llama
 
-    llm = Llama(model_path=model_path or str(default_chat_model_path()), n_ctx=256, n_threads=2, seed=0, verbose=False)
+    from studio_nb.services.inference.llama_local import default_threads
+
+    llm = Llama(model_path=model_path or str(default_chat_model_path()), n_ctx=256, n_threads=default_threads(),
+                seed=0, verbose=False)
     prompt = llm.tokenize(b"The capital of France is")
     n, t0 = 0, time.perf_counter()
     for _ in llm.generate(prompt, temp=0.0):

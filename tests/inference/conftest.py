@@ -12,8 +12,9 @@ import time
 import pytest
 
 from studio_nb.services.inference import LlamaCppClient
+from studio_nb.services.inference.llama_local import default_threads
 
-N_THREADS = 2
+N_THREADS = default_threads()  # what a user's client gets; the server child uses the same
 
 
 @pytest.fixture(scope="session")

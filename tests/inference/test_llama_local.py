@@ -78,7 +78,7 @@ def test_bad_requests_are_rejected_before_generation(llama_client):
 
 
 def test_prompt_longer_than_context_is_budget_error():
-    client = LlamaCppClient(n_ctx=64, n_threads=2)
+    client = LlamaCppClient(n_ctx=64)
     try:
         long_question = [{"role": "user", "content": "word " * 200}]
         with pytest.raises(BudgetExceededError) as info:
@@ -131,7 +131,7 @@ def test_greedy_output_is_deterministic_and_independent_of_the_cache(llama_clien
     first = llama_client.chat(FRANCE, max_tokens=24).text
     second = llama_client.chat(FRANCE, max_tokens=24).text  # served from the KV cache
     assert llama_client.last_generation.prompt_tokens_evaluated == 1
-    fresh = LlamaCppClient(n_threads=2)
+    fresh = LlamaCppClient()
     try:
         third = fresh.chat(FRANCE, max_tokens=24).text  # cold cache, new process state
     finally:

@@ -149,6 +149,20 @@ def _traced_llama_class():
     return TracedLlama
 
 
+def default_threads() -> int:
+    """Half the logical CPUs (at least one), as llama-cpp-python itself defaults to.
+
+    Why not all of them: llama.cpp's threads meet at a barrier after every layer, so one
+    thread that loses its core to anything else (the Jupyter server, the embedder, another
+    user's model process, a browser) stalls all the others. On a 2-core machine
+    ``bench/llama_threads.py`` measured 2 threads at 89 tok/s on an idle machine but 24 with
+    one busy process beside it, and whole answers went from 0.4 s to 28-96 s under the test
+    suite's load; 1 thread gave 52 and 51. Set ``llm: {n_threads: N}`` to trade that
+    robustness for speed on a machine you keep idle.
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class LlamaCppClient(InferenceClient):
     """A local GGUF chat model; one loaded model shared safely by concurrent requests."""
 
@@ -166,7 +180,7 @@ class LlamaCppClient(InferenceClient):
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         self.model_path = str(model_path) if model_path else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or default_threads()
         self.seed = seed
         self.n_batch = n_batch
         self.chat_format = chat_format
