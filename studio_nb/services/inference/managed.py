@@ -21,8 +21,10 @@ front end uses it (see ``ModelProcess.detach``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+import weakref
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -100,6 +102,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         self._connected = 0  # bumped at each (re)connection: two failing requests reconnect once
         self._up = False
         self._generating = 0
+        self._aclients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> AsyncClient
 
     def __repr__(self) -> str:
         state = f"model process {self.pid}" if self._up else "not started"
@@ -146,6 +149,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         self.api_key = self.process.token()
         self.load_time_s = (self.process.info() or {}).get("load_s")
         super().close()
+        self._drop_async_clients()
         self._connected += 1
         self._up = True
 
@@ -160,6 +164,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         """Close the connections; stop the process if no other front end uses it."""
         with self._lock:
             super().close()
+            self._drop_async_clients()
             self._up = False
             process = self.process
         if process is not None:
@@ -188,10 +193,24 @@ class ManagedModelClient(OpenAICompatibleClient):
         return self._client
 
     def _async(self):
+        """This event loop's client, kept for the next request: its open connection saves a
+        connect and a server thread per answer (about a millisecond of TTFT, bench/isolation.py)."""
         import httpx
 
-        transport = httpx.AsyncHTTPTransport(**self._transport_options())
-        return httpx.AsyncClient(transport=transport, **self._client_options())
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            transport = httpx.AsyncHTTPTransport(**self._transport_options())
+            client = self._aclients[loop] = httpx.AsyncClient(transport=transport, **self._client_options())
+        return client
+
+    def _drop_async_clients(self) -> None:
+        """Close each loop's client on its loop (a loop that is gone took its client along)."""
+        clients, self._aclients = self._aclients, weakref.WeakKeyDictionary()
+        for loop, client in list(clients.items()):
+            if loop.is_running():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    asyncio.run_coroutine_threadsafe(client.aclose(), loop)
 
     def _check(self, status: int, body: bytes, url: str) -> None:
         """Raise the error the process reported, as the in-process client would have."""
@@ -318,7 +337,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         for attempt in (0, 1):
             seen, parser = self._connected, _Parser(url)
             try:
-                async with self._async() as client, client.stream("POST", url, json=body) as response:
+                async with self._async().stream("POST", url, json=body) as response:
                     if response.status_code >= 400:
                         self._check(response.status_code, await response.aread(), url)
                     self._generating += 1
