@@ -96,14 +96,33 @@ def test_errors_keep_the_code_the_in_process_client_gives(managed):
     assert managed.chat(QUESTION, max_tokens=4).text  # and the process still answers
 
 
-def test_closing_the_stream_stops_generation_in_the_process(managed):
-    stream = managed.stream_chat(LONG, max_tokens=256)
-    first = [next(stream) for _ in range(3)]
-    stream.close()
+def _first_three_then_close(client, mode: str) -> list:
+    if mode == "sync":
+        stream = client.stream_chat(LONG, max_tokens=256)
+        first = [next(stream) for _ in range(3)]
+        stream.close()
+        return first
+
+    async def run():
+        stream = client.astream_chat(LONG, max_tokens=256)
+        first = [await anext(stream) for _ in range(3)]
+        await stream.aclose()
+        return first
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_closing_the_stream_stops_generation_in_the_process(managed, mode):
+    def last_stopped():
+        return raw_get(managed.process.socket_path, "/health", managed.process.token()).json()["last_stopped"]
+
+    before = last_stopped()
+    first = _first_three_then_close(managed, mode)
     after = managed.chat(QUESTION, max_tokens=8)  # queued behind the stopped one: it must have let go
     assert len(first) == 3 and "Paris" in after.text
-    stopped = raw_get(managed.process.socket_path, "/health", managed.process.token()).json()["last_stopped"]
-    assert stopped["stopped_early"] and stopped["tokens_after_stop"] <= 1
+    stopped = last_stopped()
+    assert stopped != before and stopped["stopped_early"] and stopped["tokens_after_stop"] <= 1
     assert 3 <= stopped["completion_tokens"] < 256
 
 

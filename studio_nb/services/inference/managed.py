@@ -3,7 +3,10 @@
 It takes the settings of ``LlamaCppClient`` and gives the same answers, token for token:
 the model process (``model_server.py``) runs a ``LlamaCppClient`` with those settings. This
 client finds or starts the user's process for the data dir (``model_process.py``) and
-talks to it as the OpenAI-compatible client does, over the process's private Unix socket.
+talks to it over the process's private Unix socket: as the OpenAI-compatible client does
+(httpx) for token counts and blocking streams, and through ``uds_http.Connection`` for the
+async streams the pipeline reads, where httpx's cost per token would be taken from the
+model (``uds_http.py`` says how much).
 
 What a native crash costs: the stream that was running breaks, and the client raises
 ``ModelCrashedError`` (code ``model_crashed``) naming the pid and how it ended (the signal,
@@ -28,7 +31,13 @@ import weakref
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-from studio_nb.services.inference.base import BackendUnavailableError, Messages, TokenDelta, validate_request
+from studio_nb.services.inference.base import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    Messages,
+    TokenDelta,
+    validate_request,
+)
 from studio_nb.services.inference.llama_local import _MODEL_FIX, GenerationStats, LlamaCppClient
 from studio_nb.services.inference.model_process import (
     ModelCrashedError,
@@ -39,6 +48,7 @@ from studio_nb.services.inference.model_process import (
     wait_exit,
 )
 from studio_nb.services.inference.openai_compat import OpenAICompatibleClient, _SSEParser
+from studio_nb.services.inference.uds_http import Connection, ModelUnreachable
 
 _HOST = "http://model.local"  # ignored on a Unix socket; httpx wants a URL
 
@@ -68,8 +78,8 @@ class ManagedModelClient(OpenAICompatibleClient):
     (one per user and data dir; the Studio pipeline passes its own). ``idle_timeout_s``:
     how long an unused process stays loaded (default ``$STUDIO_NB_MODEL_IDLE_S`` or 600).
     ``start_timeout_s``: the longest wait for a model to load. ``timeout_s``: the longest
-    wait for the next byte of an answer (None: no limit, as in-process; a crash is seen at
-    once anyway, as a broken connection).
+    wait for an answer to start (and, in blocking calls, for each next piece); None: no
+    limit, as in-process (a crash is seen at once anyway, as a broken connection).
     """
 
     def __init__(
@@ -87,7 +97,8 @@ class ManagedModelClient(OpenAICompatibleClient):
     ) -> None:
         # the in-process client checks the settings and fills in defaults; it loads nothing
         settings = LlamaCppClient(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
-        super().__init__(_HOST, model=settings.model_name, timeout_s=timeout_s or 60, n_ctx=settings.n_ctx)
+        super().__init__(_HOST, model=settings.model_name, timeout_s=60 if timeout_s is None else timeout_s,
+                         n_ctx=settings.n_ctx)  # fmt: skip (checks timeout_s)
         self.timeout_s = timeout_s
         self.model_path, self.n_threads, self.seed = settings.model_path, settings.n_threads, settings.seed
         self.n_batch, self.chat_format = settings.n_batch, settings.chat_format
@@ -102,7 +113,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         self._connected = 0  # bumped at each (re)connection: two failing requests reconnect once
         self._up = False
         self._generating = 0
-        self._aclients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> AsyncClient
+        self._idle: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> kept Connections
 
     def __repr__(self) -> str:
         state = f"model process {self.pid}" if self._up else "not started"
@@ -149,7 +160,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         self.api_key = self.process.token()
         self.load_time_s = (self.process.info() or {}).get("load_s")
         super().close()
-        self._drop_async_clients()
+        self._drop_connections()
         self._connected += 1
         self._up = True
 
@@ -164,7 +175,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         """Close the connections; stop the process if no other front end uses it."""
         with self._lock:
             super().close()
-            self._drop_async_clients()
+            self._drop_connections()
             self._up = False
             process = self.process
         if process is not None:
@@ -192,25 +203,34 @@ class ManagedModelClient(OpenAICompatibleClient):
                                         **self._client_options())  # fmt: skip
         return self._client
 
-    def _async(self):
-        """This event loop's client, kept for the next request: its open connection saves a
-        connect and a server thread per answer (about a millisecond of TTFT, bench/isolation.py)."""
-        import httpx
+    async def _connection(self) -> Connection:
+        """A kept connection of this event loop to the current process, or a new one."""
+        idle = self._idle.get(asyncio.get_running_loop())
+        while idle:
+            conn = idle.pop()
+            if conn.reusable:
+                return conn
+            conn.close()
+        return await Connection.open(self.process.socket_path)
 
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            transport = httpx.AsyncHTTPTransport(**self._transport_options())
-            client = self._aclients[loop] = httpx.AsyncClient(transport=transport, **self._client_options())
-        return client
+    def _release(self, conn: Connection | None, connected: int) -> None:
+        """Keep a connection whose answer was read to the end (of the current process); close others."""
+        if conn is None:
+            return
+        if conn.reusable and connected == self._connected:
+            idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+            if len(idle) < 4:
+                idle.append(conn)
+                return
+        conn.close()
 
-    def _drop_async_clients(self) -> None:
-        """Close each loop's client on its loop (a loop that is gone took its client along)."""
-        clients, self._aclients = self._aclients, weakref.WeakKeyDictionary()
-        for loop, client in list(clients.items()):
-            if loop.is_running():
-                with contextlib.suppress(RuntimeError):  # closed meanwhile
-                    asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+    def _drop_connections(self) -> None:
+        """Close each loop's kept connections on their loop (a loop that is gone took them along)."""
+        kept, self._idle = self._idle, weakref.WeakKeyDictionary()
+        for loop, conns in list(kept.items()):
+            for conn in conns:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(conn.close)
 
     def _check(self, status: int, body: bytes, url: str) -> None:
         """Raise the error the process reported, as the in-process client would have."""
@@ -246,17 +266,20 @@ class ManagedModelClient(OpenAICompatibleClient):
         serves) and send it again, which is safe only when it never reached a process."""
         import httpx
 
-        if isinstance(exc, (httpx.ConnectError, _Stale)):
+        if isinstance(exc, (httpx.ConnectError, ModelUnreachable, _Stale)):
             if not attempt:
                 return None
-            connect = isinstance(exc, httpx.ConnectError)
+            connect = not isinstance(exc, _Stale)
             why = f"{type(exc).__name__}: {exc}" if connect else "it refused the token"
             return BackendUnavailableError(
                 f"the model process on {self.process.socket_path} refused the request right after starting "
                 f"({why}); fix: see its log {self.process.log_file}"
             )
-        if isinstance(exc, httpx.TimeoutException):
-            return self._translate(exc, url)
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return BackendTimeoutError(
+                f"the model process (pid {self.pid}) did not answer within {self.timeout_s:g} s; "
+                f"fix: raise timeout_s, or see its log {self.process.log_file}"
+            )
         return self._crashed(exc)  # the connection broke after the request reached the process
 
     def _post_json(self, path: str, payload: dict) -> dict:
@@ -328,30 +351,34 @@ class ManagedModelClient(OpenAICompatibleClient):
     async def astream_chat(
         self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
     ) -> AsyncIterator[TokenDelta]:
-        import httpx
-
+        """As ``stream_chat``, over ``uds_http.Connection`` (the per-token cost of the front end)."""
         body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
+        payload = json.dumps(body, ensure_ascii=False).encode()
         if not self._up:
             await asyncio.to_thread(self.warm_up)
         url = self.base_url + "/chat/completions"
         for attempt in (0, 1):
-            seen, parser = self._connected, _Parser(url)
+            seen, parser, conn = self._connected, _Parser(url), None
             try:
-                async with self._async().stream("POST", url, json=body) as response:
-                    if response.status_code >= 400:
-                        self._check(response.status_code, await response.aread(), url)
-                    self._generating += 1
-                    try:
-                        async for line in response.aiter_lines():
-                            delta = parser.feed(line)
-                            if delta is not None:
-                                yield delta
-                    finally:
-                        self._generating -= 1
+                conn = await self._connection()
+                async with asyncio.timeout(self.timeout_s):  # None: no limit; else up to the first token
+                    status = await conn.post("/v1/chat/completions", self._headers(), payload)
+                if status >= 400:
+                    self._check(status, await conn.read_body(), url)
+                self._generating += 1
+                try:
+                    async for line in conn.lines():
+                        delta = parser.feed(line)
+                        if delta is not None:
+                            yield delta
+                finally:
+                    self._generating -= 1
                 break
-            except (httpx.TransportError, _Stale) as exc:
+            except (OSError, EOFError, _Stale) as exc:  # EOFError: asyncio's IncompleteReadError
                 error = await asyncio.to_thread(self._failure, exc, attempt, url)  # may wait for the exit
                 if error is not None:
                     raise error from exc
                 await asyncio.to_thread(self._reconnect, seen)
+            finally:
+                self._release(conn, seen)  # closing one mid-answer is how the process learns to stop
         yield self._final(parser, body["messages"])

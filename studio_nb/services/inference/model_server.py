@@ -57,7 +57,6 @@ import threading
 import time
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler
-from itertools import chain
 from typing import Any, Callable
 
 from studio_nb.errors import StudioError
@@ -259,20 +258,23 @@ class _Handler(BaseHTTPRequestHandler):
         llm = self.server.llm
         names = ("max_tokens", "temperature", "seed", "stop", "grammar")
         options = {k: body[k] for k in names if body.get(k) is not None}
-        stream = llm.stream_chat(body.get("messages"), **options)
-        try:
-            first = next(stream, None)  # errors before the first token become an HTTP error status
-            deltas = chain([first] if first is not None else [], stream)
-            if not body.get("stream"):
-                self._whole_answer(deltas)
-            else:
-                self._stream_answer(deltas)
-        except (BrokenPipeError, ConnectionResetError):
-            stream.close()  # the client went away: llama.cpp stops between two tokens (waits for it)
+        if not body.get("stream"):
+            stream = llm.stream_chat(body.get("messages"), **options)
+            try:
+                self._whole_answer(stream)
+            finally:
+                stream.close()
+            return
+        writer = _StreamWriter(self)
+        writer.stop = llm.submit(body.get("messages"), writer.hand_over, **options)
+        if writer.broken:
+            writer.stop()
+        writer.done.wait()  # the worker thread writes the answer; this thread only waits for the end
+        if writer.error is not None:  # before the first token: an HTTP error status with the code
+            raise writer.error
+        if writer.broken:
             self.server.last_stopped = llm.last_generation
-            raise
-        finally:
-            stream.close()
+            self.close_connection = True
 
     def _whole_answer(self, deltas) -> None:
         text, finish, usage = [], "stop", None
@@ -286,33 +288,75 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": _usage(usage),
         })
 
-    def _stream_answer(self, deltas) -> None:
-        llm = self.server.llm
-        cid, created = f"chatcmpl-{secrets.token_hex(6)}", int(time.time())
-        head = f'{{"id": "{cid}", "object": "chat.completion.chunk", "created": {created}, "model": ' \
-               f'{json.dumps(llm.model_name)}, "choices": [{{"index": 0, "delta": {{"content": '
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+
+class _StreamWriter:
+    """Writes one streamed answer to the socket from the model's worker thread.
+
+    Each delta goes straight from the thread that generated it to the socket, with no hop to
+    the handler thread: a hop is a thread wake-up per token and two on the way to the first
+    one (bench/isolation.py). A client that goes away makes the write fail (EPIPE): the
+    request is stopped and llama.cpp stops between two tokens. A client that stops reading
+    without closing holds the model once its socket buffer (thousands of tokens) is full.
+    """
+
+    def __init__(self, handler: _Handler) -> None:
+        self.handler = handler
+        self.llm = handler.server.llm
+        self.done = threading.Event()
+        self.stop: Callable[[], None] | None = None
+        self.error: BaseException | None = None  # failed before the first token
+        self.broken = False  # the client went away
+        self.started = False  # the response headers are out
+        self.cid, self.created = f"chatcmpl-{secrets.token_hex(6)}", int(time.time())
+        self.head = (f'{{"id": "{self.cid}", "object": "chat.completion.chunk", "created": {self.created}, '
+                     f'"model": {json.dumps(self.llm.model_name)}, "choices": [{{"index": 0, "delta": {{"content": ')
+
+    def hand_over(self, item: Any) -> None:
+        """Called on the worker thread: a TokenDelta, an exception, then None at the end."""
         try:
-            for d in deltas:
-                if d.text:  # the hot path: one token, formatted without building a dict
-                    text = json.dumps(d.text, ensure_ascii=False)
-                    self._event((head + text + '}, "finish_reason": null}]}').encode())
-                if d.finish_reason is not None:
-                    last = llm.last_generation  # recorded just before this delta; the next one ends later
-                    self._event({
-                        "id": cid, "object": "chat.completion.chunk", "created": created,
-                        "model": llm.model_name,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": d.finish_reason}],
-                        "usage": _usage(d.usage), "studio": {"generation": asdict(last) if last else None},
-                    })
-        except StudioError as exc:  # after the headers: the error travels in the stream
-            self._event({"error": {"code": exc.code, "message": str(exc)}})
-        self._event(b"[DONE]")
-        self.wfile.write(b"0\r\n\r\n")
+            if not self.broken:
+                self._write(item)
+        except OSError:  # EPIPE / ECONNRESET: nobody is reading any more
+            self.broken = True
+            stop = self.stop
+            if stop is not None:
+                stop()
+        finally:
+            if item is None:
+                self.done.set()
+
+    def _write(self, item: Any) -> None:
+        h = self.handler
+        if isinstance(item, BaseException):
+            if not self.started:
+                self.error = item
+            else:  # after the headers the error travels in the stream
+                code = item.code if isinstance(item, StudioError) else "inference_error"
+                h._event({"error": {"code": code, "message": str(item)}})
+            return
+        if self.error is not None:
+            return
+        if not self.started:
+            self.started = True
+            h.send_response(200)
+            h.send_header("Content-Type", "text/event-stream")
+            h.send_header("Cache-Control", "no-cache")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+        if item is None:
+            h._event(b"[DONE]")
+            h.wfile.write(b"0\r\n\r\n")
+            return
+        if item.text:  # the hot path: one token, formatted without building a dict
+            h._event((self.head + json.dumps(item.text, ensure_ascii=False) + '}, "finish_reason": null}]}').encode())
+        if item.finish_reason is not None:
+            last = self.llm.last_generation  # this request's: recorded just before its last delta
+            h._event({
+                "id": self.cid, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.llm.model_name,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": item.finish_reason}],
+                "usage": _usage(item.usage), "studio": {"generation": asdict(last) if last else None},
+            })
 
 
 def _usage(usage: Any) -> dict | None:
