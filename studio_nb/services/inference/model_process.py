@@ -38,7 +38,6 @@ after ``idle_timeout_s`` without a request (``$STUDIO_NB_MODEL_IDLE_S`` sets the
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -209,6 +208,8 @@ class ModelProcess:
     """The model process of one (user, data dir, model settings); see the module docstring."""
 
     def __init__(self, spec: dict, data_dir: str, *, idle_timeout_s: float, start_timeout_s: float) -> None:
+        if os.name != "posix":
+            raise ConfigError("llm isolation 'process' needs Unix sockets and flock; fix: set isolation 'inline'")
         self.spec = spec
         self.data_dir = str(data_dir)
         self.idle_timeout_s = idle_timeout_s
@@ -247,6 +248,8 @@ class ModelProcess:
     # ------------------------------------------------------------------ starting
     def ensure_running(self) -> int:
         """The pid of a serving process, started (once, whoever asks first) if none serves."""
+        import fcntl
+
         pid = self.server_pid()
         if pid is not None:
             return pid
@@ -313,6 +316,8 @@ class ModelProcess:
     # ------------------------------------------------------------------ sharing and stopping
     def attach(self) -> None:
         """Mark this front end as a user of the process (waits while one is being stopped)."""
+        import fcntl
+
         if self._users is None:
             users = _private_file(self.users_file)
             fcntl.flock(users.fileno(), fcntl.LOCK_SH)
@@ -320,6 +325,8 @@ class ModelProcess:
 
     def detach(self, *, stop_if_unused: bool = True) -> bool:
         """Stop using the process; stop it too if nobody else uses it. True if it was stopped."""
+        import fcntl
+
         users, self._users = self._users, None
         if users is None:
             return False
