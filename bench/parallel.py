@@ -245,7 +245,9 @@ def med(values: list[float]) -> float:
 
 
 async def bench(args: argparse.Namespace, tmp: Path) -> dict:
-    llm = {"backend": "llama_cpp", "n_ctx": 2048, "seed": 0, "n_threads": args.n_threads}
+    # in-process: this bench reads the stats of generations it stops (client.last_generation),
+    # which a model process does not send back; the process's own cost: bench/isolation.py
+    llm = {"backend": "llama_cpp", "isolation": "inline", "n_ctx": 2048, "seed": 0, "n_threads": args.n_threads}
     pipe = create_studio_pipeline(data_dir=str(tmp / "data"), llm=llm, workspace=str(tmp), bundled_docs=False,
                                   max_tokens=16)  # fmt: skip
     t0 = perf_counter()

@@ -47,7 +47,8 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
     model = Unicode(
         "", config=True,
         help="Chat model: a GGUF file path, or an OpenAI-compatible server URL (http://...). "
-        "Empty: the bundled SmolLM2 GGUF.",
+        "Empty: the bundled SmolLM2 GGUF. A GGUF runs in the user's model process, out of the server "
+        "(pipeline_overrides {'llm': {..., 'isolation': 'inline'}} loads it in the server instead).",
     )
     engine = Enum(["local", "ray"], default_value="local", config=True,
                   help="Where operators run: in the server process ('local') or on a Ray cluster ('ray').")

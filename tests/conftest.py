@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# a model process whose front ends went away without closing (a killed Jupyter server, Ray
+# workers) ends a minute after its last answer instead of ten
+os.environ.setdefault("STUDIO_NB_MODEL_IDLE_S", "60")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()

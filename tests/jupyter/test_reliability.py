@@ -1,6 +1,7 @@
 """Issue #11 reliability suite: a real ``jupyter server`` child process (custom identity
 provider, 18 named users, the real pipeline and models) that is fuzzed, loaded by 16 users
-at once and killed with SIGKILL mid-turn.
+at once and killed with SIGKILL mid-turn (its model process, killed mid-answer instead:
+test_model_process.py).
 
 The server binds port 0 itself and reports the port (tests/jupyter/serve.py). Nothing here
 waits on a clock to order events: the first chat waits for the warm-up server-side, and a
@@ -19,6 +20,8 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from studio_nb.services.inference import model_processes
+from studio_nb.services.inference.model_process import wait_exit
 from tests.jupyter.conftest import Client
 from tests.jupyter.identity import token
 from tests.jupyter.server_proc import JupyterServerProcess
@@ -174,7 +177,9 @@ async def test_kill_9_mid_turn_loses_no_acknowledged_turn(server):
         if frame.get("request_id") == "cut" and frame["type"] == "text":
             break
         alice.pending.append(frame)
+    [model] = model_processes(str(srv.workdir / "data"))
     srv.kill9()
+    assert not wait_exit(model["pid"], 0)[0], "the model process must outlive the server it served"
     db = srv.workdir / "data" / "memory.sqlite3"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -187,6 +192,8 @@ async def test_kill_9_mid_turn_loses_no_acknowledged_turn(server):
     lost = [rid for rid in acked if stored.get(rid) != acked[rid]]
     cut = [t for t in turns if t["request_id"] == "cut"]
     assert all(t["answer"] for t in cut)  # the interrupted turn is either whole or absent
+    reused = [p["pid"] for p in model_processes(str(srv.workdir / "data"))] == [model["pid"]]
     print(f"\nkill -9: {len(acked)} acknowledged turns, {len(lost)} lost, interrupted turn "
-          f"{'saved whole' if cut else 'absent'}; server back on port {srv.port}")
+          f"{'saved whole' if cut else 'absent'}; server back on port {srv.port}; model process "
+          f"{model['pid']} {'reused' if reused else 'replaced'}")
     assert lost == []

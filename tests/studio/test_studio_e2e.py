@@ -134,3 +134,22 @@ def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError) as info:
         pipe["llm_inference"].warm_up()
     assert "nope.gguf" in str(info.value) and "fix" in str(info.value)
+
+
+def test_pipelines_on_one_data_dir_share_one_model_process(studio):
+    """DESIGN §6: N pipelines of one user on one data dir load the model once."""
+    from studio_nb.services.inference import ManagedModelClient, model_processes
+    from studio_nb.services.inference.model_process import wait_exit
+    from studio_nb.studio import create_studio_pipeline
+
+    mine = studio["llm_inference"].client
+    assert isinstance(mine, ManagedModelClient)  # the default: the model runs in a process of its own
+    other = create_studio_pipeline(data_dir=studio.config["data_dir"], max_tokens=32)
+    try:
+        other.resources.llm.warm_up()  # just the model: no embeddings, no index
+        assert other.resources.llm.pid == mine.pid
+        assert [p["pid"] for p in model_processes(studio.config["data_dir"])] == [mine.pid]
+    finally:
+        other.close()
+    assert not wait_exit(mine.pid, 0)[0]  # still in use by `studio`: closing `other` left it running
+    assert studio.chat("compute 2+2", session_id=sid("shared")).text

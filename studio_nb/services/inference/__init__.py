@@ -1,4 +1,5 @@
-"""Chat inference behind one facade: llama.cpp in-process or an OpenAI-compatible server.
+"""Chat inference behind one facade: llama.cpp in a model process of its own (the default)
+or in-process, or an OpenAI-compatible server.
 
 See docs/contracts.md "Inference". Importing this package is cheap: llama_cpp and httpx
 are imported only when a client warms up or streams.
@@ -17,6 +18,8 @@ from studio_nb.services.inference.base import (
 )
 from studio_nb.services.inference.factory import create_inference_client
 from studio_nb.services.inference.llama_local import GenerationStats, LlamaCppClient
+from studio_nb.services.inference.managed import ManagedModelClient
+from studio_nb.services.inference.model_process import ModelCrashedError, model_processes
 from studio_nb.services.inference.openai_compat import OpenAICompatibleClient
 
 __all__ = [
@@ -29,8 +32,11 @@ __all__ = [
     "InferenceError",
     "InvalidRequestError",
     "LlamaCppClient",
+    "ManagedModelClient",
+    "ModelCrashedError",
     "OpenAICompatibleClient",
     "TokenDelta",
     "Usage",
     "create_inference_client",
+    "model_processes",
 ]

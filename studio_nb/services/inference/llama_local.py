@@ -337,6 +337,22 @@ class LlamaCppClient(InferenceClient):
         finally:
             trace.request_stop()
 
+    def submit(self, messages: Messages, hand_over, **options):
+        """Queue one request for the worker thread and return its stop function at once.
+
+        ``hand_over`` is called *on the worker thread* with each TokenDelta, then with the
+        exception if the request failed, then with None when it is over (also after a stop).
+        For a consumer that forwards deltas without another thread hop: the model process
+        writes each one to its socket from here (model_server.py). Options as ``stream_chat``.
+        """
+        trace = _Trace()
+
+        def forward(item) -> None:
+            hand_over(None if item is _DONE else item.exc if isinstance(item, _Failure) else item)
+
+        self._submit(lambda: self._produce(messages, options, trace, forward))
+        return trace.request_stop
+
     def _produce(self, messages: Messages, options: dict, trace: "_Trace", hand_over) -> None:
         """Runs on the worker thread: the whole token loop of one request."""
         queued = trace.queued_at
