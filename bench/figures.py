@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: where results go; tests point it elsewhere so a smoke run does not overwrite measured figures
+RESULTS = Path(os.environ.get("STUDIO_NB_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 _GOAL = re.compile(r"^(?P<what>ratio\s+)?(?P<op><=|>=|<|>|==)\s*(?P<x>-?[\d.]+)$")
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
 

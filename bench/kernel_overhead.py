@@ -88,6 +88,25 @@ async def main(requests: int, rounds: int) -> dict:
     return result
 
 
+def load_ext_ms(runs: int = 5) -> dict:
+    """What ``%load_ext studio_nb`` adds to a fresh IPython shell (subprocesses, medians)."""
+    import subprocess
+    import sys
+
+    code = ("import time; from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance(); "
+            "t = time.perf_counter(); {} ; print((time.perf_counter() - t) * 1000)")
+    load = code.format("ip.run_line_magic('load_ext', 'studio_nb')")
+    base = code.format("pass")
+
+    def run(src: str) -> float:
+        out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    loads = sorted(run(load) for _ in range(runs))
+    bases = sorted(run(base) for _ in range(runs))
+    return {"load_ext_ms": round(loads[runs // 2] - bases[runs // 2], 2), "runs": runs}
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=20000)
@@ -110,22 +129,3 @@ if __name__ == "__main__":
                note="%load_ext studio_nb in a fresh IPython process, median of 5, minus IPython's own start"),
     ]
     save("kernel_overhead", figures, res)
-
-
-def load_ext_ms(runs: int = 5) -> dict:
-    """What ``%load_ext studio_nb`` adds to a fresh IPython shell (subprocesses, medians)."""
-    import subprocess
-    import sys
-
-    code = ("import time; from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance(); "
-            "t = time.perf_counter(); {} ; print((time.perf_counter() - t) * 1000)")
-    load = code.format("ip.run_line_magic('load_ext', 'studio_nb')")
-    base = code.format("pass")
-
-    def run(src: str) -> float:
-        out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
-
-    loads = sorted(run(load) for _ in range(runs))
-    bases = sorted(run(base) for _ in range(runs))
-    return {"load_ext_ms": round(loads[runs // 2] - bases[runs // 2], 2), "runs": runs}
