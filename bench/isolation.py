@@ -20,17 +20,16 @@ from whichever side runs next. Two blocks:
 TTFT = call -> first text delta; decode rate = (deltas - 1) / (last delta - first delta).
 Also timed: loading the model in-process vs starting a model process (what the first
 question after a crash waits for). Goals (issue #11): TTFT overhead <= +5 ms, decode rate
->= 0.97 x in-process. Writes bench/results/isolation.json: one entry per goal, {name, value,
-unit, baseline, ratio, goal, met} plus the details behind it.
+>= 0.97 x in-process. Writes bench/results/isolation.json (bench/figures.py: one figure per goal,
+the runs behind them under "runs").
 
-    .venv/bin/python bench/isolation.py [--runs 20] [--max-tokens 64] [--n-threads 2]
+    .venv/bin/python bench/isolation.py [--runs 20] [--max-tokens 64] [--n-threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -42,6 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio_nb.services.inference import LlamaCppClient, ManagedModelClient  # noqa: E402
+from studio_nb.services.inference.llama_local import default_threads  # noqa: E402
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer at length."}
 TTFT_GOAL_MS = 5.0
@@ -131,27 +131,26 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
 
 
 def entries(res: dict) -> list[dict]:
+    """The two figures ``make bench`` shows (bench/figures.py), each with the details behind it."""
+    from figures import figure
+
     same, new = res["blocks"]["same"], res["blocks"]["new"]
-    overhead = same["ttft_overhead_ms_paired_median"]
     ratio = statistics.median([same["decode_ratio_paired_median"], new["decode_ratio_paired_median"]])
-    both = same["runs"] + new["runs"]
-    return [
-        {"name": "isolation_ttft_overhead", "value": round(overhead, 2), "unit": "ms",
-         "baseline": round(same["inline"]["ttft_ms_median"], 2),
-         "ratio": round(same["process"]["ttft_ms_median"] / same["inline"]["ttft_ms_median"], 3),
-         "goal": f"<= +{TTFT_GOAL_MS:g} ms", "met": overhead <= TTFT_GOAL_MS,
-         "details": {"runs": same["runs"], "what": "median of paired differences, same prompt (KV-cache hit)",
-                     "of_medians_ms": round(same["ttft_overhead_ms_of_medians"], 2),
-                     "new_question_paired_median_ms": round(new["ttft_overhead_ms_paired_median"], 2),
-                     "inline_ttft_ms": _r(same["inline"]), "process_ttft_ms": _r(same["process"])}},
-        {"name": "isolation_decode_ratio", "value": round(ratio, 3), "unit": "x",
-         "baseline": round(same["inline"]["decode_tok_s_median"], 1), "ratio": round(ratio, 3),
-         "goal": f">= {DECODE_GOAL}", "met": ratio >= DECODE_GOAL,
-         "details": {"runs": both, "what": "median over both blocks of the paired process/inline rate ratios",
-                     "same_prompt_paired": round(same["decode_ratio_paired_median"], 3),
-                     "new_question_paired": round(new["decode_ratio_paired_median"], 3),
-                     "same_prompt_of_medians": round(same["decode_ratio_of_medians"], 3)}},
-    ]  # fmt: skip
+    ttft = figure(
+        "isolation_ttft_overhead", same["ttft_overhead_ms_paired_median"], "ms",
+        goal=f"<= {TTFT_GOAL_MS:g}",
+        note=f"model process vs in-process, same prompt, median of {same['runs']} paired differences "
+        f"(in-process TTFT {same['inline']['ttft_ms_median']:.1f} ms); new question each time: "
+        f"{new['ttft_overhead_ms_paired_median']:+.2f} ms",
+    )
+    decode = figure(
+        "isolation_decode_ratio", ratio, "x", goal=f">= {DECODE_GOAL}",
+        note=f"model process / in-process decode rate, median of paired ratios over {same['runs'] + new['runs']} "
+        f"runs (in-process {same['inline']['decode_tok_s_median']:.1f} tok/s)",
+    )
+    ttft["details"] = {"of_medians_ms": round(same["ttft_overhead_ms_of_medians"], 2),
+                       "inline_ttft_ms": _r(same["inline"]), "process_ttft_ms": _r(same["process"])}
+    return [ttft, decode]
 
 
 def _r(side: dict) -> dict:
@@ -174,14 +173,14 @@ def report(res: dict, out: list[dict]) -> None:
     print(f"start: in-process load {st['inline_load_s_median']:.2f} s, model process start "
           f"{st['process_start_s_median']:.2f} s (spawn + imports + load; medians of 3)")
     for e in out:
-        print(f"goal {e['name']}: {e['value']:+g} {e['unit']} vs {e['goal']}: {'met' if e['met'] else 'NOT met'}")
+        print(f"goal {e['name']}: {e['value']:g} {e['unit']} vs {e['goal']}: {'met' if e['met'] else 'NOT met'}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20, help="measured runs per side and block")
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--n-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--n-threads", type=int, default=default_threads(), help="default: the project's default")
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--pause-s", type=float, default=0.25, help="pause before each run")
     args = ap.parse_args()
@@ -193,11 +192,9 @@ def main() -> None:
     res["load_after"] = [round(x, 2) for x in os.getloadavg()]
     out = entries(res)
     report(res, out)
-    folder = Path(__file__).parent / "results"
-    folder.mkdir(exist_ok=True)
-    (folder / "isolation.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    (folder / "isolation_runs.json").write_text(json.dumps(res, indent=2, default=lambda x: round(x, 3)) + "\n",
-                                                encoding="utf-8")  # fmt: skip
+    from figures import save
+
+    save("isolation", out, {"runs": res})
 
 
 if __name__ == "__main__":

@@ -68,7 +68,11 @@ def collect(names: list[str]) -> list[dict]:
         path = RESULTS / f"{name}.json"
         if not path.exists():
             continue
-        for fig in json.loads(path.read_text(encoding="utf-8")).get("figures", []):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):  # one benchmark's bad file must not lose the others' table
+            print(f"{path.name}: not a figures object (bench/figures.py save()), left out", file=sys.stderr)
+            continue
+        for fig in data.get("figures", []):
             figures.append({**fig, "bench": name})
     return figures
 
