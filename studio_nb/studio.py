@@ -128,7 +128,8 @@ class StudioPipeline(DebugAPI):
         steps = self.resources.warm_up(on_step=on_step, progress=progress)
         self.pipeline.warm_up(progress=progress)  # the operators: each only picks up its resource now
         if self.config["bundled_docs"] and not self._docs_ingested:
-            self.knowledge.ingest(bundled_docs_path(), BUNDLED_DOCS_DOMAIN, progress=progress)
+            # mirror: a package that moved (another checkout, venv or Python) leaves no second copy
+            self.knowledge.ingest(bundled_docs_path(), BUNDLED_DOCS_DOMAIN, progress=progress, mirror=True)
             self._add_route(BUNDLED_DOCS_DOMAIN, BUNDLED_DOCS_KEYWORDS)
             self._docs_ingested = True
         if on_step is not None:

@@ -74,3 +74,11 @@ def test_the_budget_holds_and_nothing_is_said_twice():
     assert sum(len(p.text) for p in picked) <= 300 * 1.2
     texts = [p.text for p in picked]
     assert len(texts) == len(set(texts))
+
+
+def test_a_sentence_copied_into_several_files_is_shown_once():
+    said = "A ParallelGroup runs independent branches concurrently on the same input and joins them."
+    docs = [Doc(said + " Without a join it outputs a Branches record."), Doc(said), Doc("  " + said.upper())]
+    picked = EvidenceSelector(max_chars=600).select("What is a ParallelGroup?", docs)
+    shown = " ".join(p.text for p in picked).lower()
+    assert shown.count("runs independent branches") == 1

@@ -66,6 +66,24 @@ def test_single_file_ingest_and_reingest(setup) -> None:
     assert [h.chunk.source for h in km.search("beta3", domains="one", k=1)] == ["doc3.md"]
 
 
+def test_a_mirrored_folder_replaces_what_came_from_another_root(setup, tmp_path: Path) -> None:
+    # the bundled docs when the package moved: the same files, in another folder
+    km, src, _ = setup
+    km.ingest(src, "d", progress=False)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    write_docs(moved, n=3)
+
+    def alpha0_chunks() -> int:
+        return sum("alpha0" in h.chunk.text for h in km.search("alpha0", ["d"], k=10, mode="lexical"))
+
+    plain = km.ingest(moved, "d", progress=False)  # an ordinary ingest adds a second root
+    assert plain.files_removed == 0 and km.domains()[0].files == 7 and alpha0_chunks() == 2
+    mirrored = km.ingest(moved, "d", progress=False, mirror=True)
+    assert (mirrored.files_removed, mirrored.chunks_removed, mirrored.chunks_added) == (4, 8, 0)
+    assert km.domains()[0].files == 3 and alpha0_chunks() == 1
+
+
 def test_index_rebuilt_after_crash_or_corruption(setup, tmp_path: Path) -> None:
     km, src, _ = setup
     km.ingest(src, "d", progress=False)

@@ -211,6 +211,7 @@ class EvidenceSelector:
         if best <= 0:
             return []
         picked: list[Candidate] = []
+        said: set[str] = set()  # a sentence copied into several files (or chunks) is shown once
         used = 0
         pool = sorted(cands, key=lambda c: -c.score)
         while pool and len(picked) < self.max_units:
@@ -220,6 +221,8 @@ class EvidenceSelector:
 
             c = max(pool, key=gain)
             pool.remove(c)
+            if _said(c) in said:
+                continue
             if gain(c) < self.min_relative_score * best:
                 break
             cost = len(c.unit.text)
@@ -229,14 +232,21 @@ class EvidenceSelector:
                 c = _clip(c, self.max_chars)
                 cost = len(c.unit.text)
             picked.append(c)
+            said.add(_said(c))
             used += cost
             nxt = by_pos.get((c.doc, c.index + 1))
             if c.unit.lead_in and nxt is not None and nxt not in picked and used + len(nxt.unit.text) <= self.max_chars * 1.2:
                 picked.append(nxt)  # "Install it with:" is nothing without the command
+                said.add(_said(nxt))
                 used += len(nxt.unit.text)
                 if nxt in pool:
                     pool.remove(nxt)
         return _merge(picked)
+
+
+def _said(c: Candidate) -> str:
+    """What a unit says, ignoring case, spacing and the ellipses a window adds."""
+    return " ".join(c.unit.text.replace("…", " ").lower().split())
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -5,6 +5,9 @@ unchanged file costs one hash, a changed file has its chunks replaced, a file go
 the folder (or now ignored) has its chunks removed. Inside a changed file, a chunk whose
 text did not change keeps its stored vector, so editing one paragraph re-embeds one
 chunk. A file that cannot be read or parsed is reported and keeps its previous chunks.
+With ``mirror=True`` the domain holds only what is at the path: files ingested from any
+other root go (the bundled docs, when the package moved to another folder or checkout,
+would otherwise be indexed twice and quoted twice).
 
 Embedding is the slow part, so all new chunks of one ingest are embedded together,
 longest first (as sentence-transformers itself orders a batch: less padding), in large
@@ -97,14 +100,16 @@ def _embed(texts: list[str], embedder, batch_size: int, progress: bool) -> np.nd
 
 
 def ingest_path(
-    domain: Domain, path: Path, embedder, cfg: SplitConfig, *, progress: bool = True, batch_size: int = 32
+    domain: Domain, path: Path, embedder, cfg: SplitConfig, *, progress: bool = True, batch_size: int = 32,
+    mirror: bool = False,
 ) -> IngestReport:
     """Bring ``domain`` in line with the files at ``path`` (see the module docstring)."""
     with domain.ingest_lock:
-        return _ingest(domain, path, embedder, cfg, progress, batch_size)
+        return _ingest(domain, path, embedder, cfg, progress, batch_size, mirror)
 
 
-def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bool, batch_size: int) -> IngestReport:
+def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bool, batch_size: int,
+            mirror: bool) -> IngestReport:
     t0 = time.perf_counter()
     path = Path(path).expanduser().resolve()
     root, files, is_folder = _targets(path)
@@ -133,8 +138,14 @@ def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bo
         new = [NewChunk(piece, h, tok, reuse[h]) for piece, h, tok in zip(p.pieces, hs, toks)]
         changed.append((p.source, p.hash, p.size, new))
     added, dropped = domain.apply(str(root), changed, removed)
+    n_removed = len(removed)
+    for other in domain.store.roots() if mirror else ():
+        if other != str(root):
+            gone = sorted(domain.store.file_hashes(other))
+            dropped += domain.apply(other, [], gone)[1]
+            n_removed += len(gone)
     return IngestReport(
         domain=domain.name, files_seen=len(seen), files_changed=len(pending), files_unchanged=unchanged,
-        files_removed=len(removed), chunks_added=added, chunks_removed=dropped, errors=tuple(errors),
+        files_removed=n_removed, chunks_added=added, chunks_removed=dropped, errors=tuple(errors),
         seconds=time.perf_counter() - t0,
     )

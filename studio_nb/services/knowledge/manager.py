@@ -200,16 +200,18 @@ class KnowledgeManager:
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
-               admin: bool = False, shared: bool = False) -> IngestReport:
+               admin: bool = False, shared: bool = False, mirror: bool = False) -> IngestReport:
         """Index a file or folder into ``domain`` (created on first use), incrementally.
 
         A domain created by a named ``user`` is private to them, unless an ``admin`` asks
         for a ``shared`` one; ``user=None`` (notebook, CLI) creates shared domains.
+        ``mirror``: the domain keeps only what is at ``path`` (files from other roots go).
         """
         _check_name(domain)
         self.warm_up()
         dom = self._domain_for_write(domain, user, admin=admin, shared=shared)
-        return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress, batch_size=self.batch_size)
+        return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress, batch_size=self.batch_size,
+                           mirror=mirror)
 
     # -- search -----------------------------------------------------------------------
     def mentions(self, text: str, domains: Iterable[str] | None = None, max_share: float = 0.2) -> list[str]:

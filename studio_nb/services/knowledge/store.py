@@ -87,6 +87,10 @@ class ChunkStore:
         return (db.execute("SELECT COUNT(*) FROM files").fetchone()[0], db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     # -- files ------------------------------------------------------------------------
+    def roots(self) -> list[str]:
+        """Every folder (or file) this domain was ingested from."""
+        return [r for (r,) in self._conn().execute("SELECT DISTINCT root FROM files ORDER BY root")]
+
     def file_hashes(self, root: str) -> dict[str, str]:
         """``{source: content hash}`` of the files ingested from ``root``."""
         rows = self._conn().execute("SELECT source, hash FROM files WHERE root=?", (root,))
