@@ -289,6 +289,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     start = args.from_id or "$"
     try:
         if args.from_id is None and args.count > 0:
+            start = "0"  # nothing recent: the stream is empty, so follow it from its start (no gap)
             for ev in recent(url, stream, args.count):
                 print(show(ev), flush=True)
                 start = ev["id"]  # follow on from the last one printed: nothing falls in between

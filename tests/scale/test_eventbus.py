@@ -131,3 +131,54 @@ def test_telemetry_setting_publishes_a_studio_turn_to_the_event_bus(redis_url, t
     steps = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     ops = {(e["operator"], e["status"]) for e in steps if e["request_id"] == turn.request_id}
     assert {("intent_router", "completed"), ("evidence", "completed"), ("memory_saver", "completed")} <= ops
+
+
+@pytest.mark.slow
+def test_events_follow_prints_the_steps_of_a_turn_made_through_the_server(redis_url, tmp_path):
+    """The server extension publishes what ``telemetry: {event_bus}`` in its config file says,
+    and ``studio-nb --config F events --follow`` (started before the turn) prints its steps."""
+    import asyncio
+    import json
+    import os
+    import queue
+    import subprocess
+    import sys
+
+    import yaml
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    from tests.jupyter.conftest import Client
+    from tests.jupyter.server_proc import JupyterServerProcess
+
+    config = tmp_path / "studio.yaml"
+    config.write_text(yaml.safe_dump({"telemetry": {"event_bus": {"url": redis_url, "stream": "t:server"}}}))
+    follower = subprocess.Popen(
+        [sys.executable, "-c", "from studio_nb.cli import main; raise SystemExit(main())",
+         "--config", str(config), "events", "--follow", "--json"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
+    srv = JupyterServerProcess(tmp_path, tmp_path / "data", extra={"config_file": str(config)}).start()
+    try:
+        async def chat() -> list[dict]:
+            req = HTTPRequest(f"ws://127.0.0.1:{srv.port}/studio/api/chat",
+                              headers={"Authorization": f"token {srv.token}"})
+            client = Client(await websocket_connect(req))
+            await client.send({"message": "compute 6*7", "session_id": "bus", "request_id": "bus-1"})
+            return await client.until_done("bus-1", timeout=600)
+
+        frames = asyncio.run(chat())
+        assert frames[-1]["type"] == "done" and "42" in json.dumps(frames[-1])
+        seen: list[dict] = []
+        while not any(e["operator"] == "memory_saver" and e["status"] == "completed" for e in seen):
+            seen.append(json.loads(lines.get(timeout=60)))  # queue.Empty: the step never arrived
+        assert follower.poll() is None  # still following
+        request_ids = {e["request_id"] for e in seen if e["operator"] == "memory_saver"}
+        ops = {(e["operator"], e["status"]) for e in seen if e["request_id"] in request_ids}
+        assert {("intent_router", "completed"), ("tool_executor", "completed"), ("memory_saver", "completed")} <= ops
+    finally:
+        srv.stop()
+        follower.terminate()
+        follower.wait(30)
