@@ -69,7 +69,11 @@
                                credentials: "same-origin" })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) {
-          if (!r.ok) throw new Error((data.code ? data.code + ": " : "") + (data.message || r.statusText));
+          if (!r.ok) {
+            var err = new Error((data.code ? data.code + ": " : "") + (data.message || r.statusText));
+            err.code = data.code;
+            throw err;
+          }
           return data;
         });
       });
@@ -332,7 +336,9 @@
         showDone(turn, { intent: t.intent, sources: t.sources });
         turn.answer.dataset.state = "done";
       });
-    }).catch(function (e) { notice("history: " + e.message); });
+    }).catch(function (e) {
+      if (e.code !== "unknown_session") notice("history: " + e.message);  // a new chat has none yet
+    });
   }
 
   // ------------------------------------------------------------------ pipeline graph

@@ -75,6 +75,8 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
     shot.parent.mkdir(exist_ok=True)
     with studio_page(server, 1400, 900) as (page, errors):
         assert page.locator("#toggles input[type=checkbox]").count() >= 3  # branch toggles drawn
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".notice").all_inner_texts() == []  # a new chat has no history: not an error
         page.evaluate(RECORDER)
         page.fill("#input", "What is SAGE and how do I build a pipeline?")
         page.click("#send")
