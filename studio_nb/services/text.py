@@ -9,7 +9,9 @@ text, so they live here once:
 - ``terms``: the search terms of a text (the BM25 tokenizer's: jieba words and character
   bigrams for Chinese, stemmed lowercase words and identifier parts for Latin text);
 - ``identifiers``: code-like names in a text (``LocalEnvironment``, ``env.submit()``,
-  ``max_tokens``, ``--data-dir``), which must be matched exactly, not as words.
+  ``max_tokens``, ``--data-dir``), which must be matched exactly, not as words;
+- ``folded`` and ``jaccard``: what two texts say, compared (case and spacing ignored; the
+  overlap of two term sets).
 """
 
 from __future__ import annotations
@@ -47,3 +49,13 @@ def terms(text: str) -> list[str]:
 def identifiers(text: str) -> list[str]:
     """Code-like names in ``text``, as written (``env.submit()``, ``max_tokens``, ``--k``)."""
     return [m.group(0) for m in _IDENT.finditer(text)]
+
+
+def folded(text: str) -> str:
+    """``text`` lowercased, whitespace runs as one space, no spaces at the ends."""
+    return " ".join(text.split()).lower()
+
+
+def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
+    """How much two term sets overlap: shared / all (0.0 when either is empty)."""
+    return len(a & b) / len(a | b) if a and b else 0.0

@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from studio_nb.services.text import cjk_share, identifiers, terms
+from studio_nb.services.text import cjk_share, folded, identifiers, jaccard, terms
 
 _CITE = re.compile(r"\s*\[(\d{1,2})\]")
 _LEAD_CITE = re.compile(r"^(\[\d{1,2}\])\s+")
@@ -81,21 +81,13 @@ def split_sentences(text: str) -> list[str]:
 def _copied(sentence: str, source: str, min_chars: int = 120) -> bool:
     """The model pasted a passage back: a long stretch of the evidence word for word, or one
     that starts like an evidence line (``[2] ...``). A short faithful restatement is kept."""
-    bare = _norm(_CITE.sub("", sentence)).strip(" .。")
+    bare = folded(_CITE.sub("", sentence)).strip(" .。")
     pasted = bool(re.match(r"\s*\[\d{1,2}\]", sentence)) and len(bare) >= 20
     return (pasted or len(bare) >= min_chars) and bare in source
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).lower()
-
-
 def _found(claim: str, haystack: str) -> bool:
-    claim = _norm(claim).strip("().,;:`'\" ")
+    claim = folded(claim).strip("().,;:`'\" ")
     return not claim or claim in haystack or claim.replace("()", "") in haystack
 
 
@@ -119,7 +111,7 @@ class GroundingChecker:
         truncated: bool = False,
     ) -> list[Verdict]:
         """One Verdict per sentence of ``text``; ``truncated``: the model hit its token limit."""
-        source = _norm("\n".join(evidence) + "\n" + question)
+        source = folded("\n".join(evidence) + "\n" + question)
         known = set(terms("\n".join(evidence) + "\n" + question))
         asked = set(terms(question))
         n_pieces = len(evidence)
@@ -143,7 +135,7 @@ class GroundingChecker:
                 verdict = Verdict(sentence, False, "only restates the question", verdict.support)
             elif verdict.kept and _copied(sentence, source):  # said already, just above: silently left out
                 verdict = Verdict(sentence, False, "only repeats the evidence", verdict.support, filler=True)
-            elif verdict.kept and any(_jaccard(own, earlier) > 0.8 for earlier in seen):
+            elif verdict.kept and any(jaccard(own, earlier) > 0.8 for earlier in seen):
                 verdict = Verdict(sentence, False, "repeats an earlier sentence", verdict.support)
             if verdict.kept:
                 seen.append(own)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from studio_nb.services.evidence.units import Unit, split_units
-from studio_nb.services.text import cjk_share, identifiers, terms
+from studio_nb.services.text import cjk_share, folded, identifiers, jaccard, terms
 
 #: questions that ask for a number (a size, a port, a duration, a default value)
 _WANTS_NUMBER = re.compile(
@@ -216,7 +216,7 @@ class EvidenceSelector:
         pool = sorted(cands, key=lambda c: -c.score)
         while pool and len(picked) < self.max_units:
             def gain(c: Candidate) -> float:
-                overlap = max((_jaccard(c.terms, p.terms) for p in picked), default=0.0)
+                overlap = max((jaccard(c.terms, p.terms) for p in picked), default=0.0)
                 return c.score - self.redundancy * overlap * c.score
 
             c = max(pool, key=gain)
@@ -246,11 +246,7 @@ class EvidenceSelector:
 
 def _said(c: Candidate) -> str:
     """What a unit says, ignoring case, spacing and the ellipses a window adds."""
-    return " ".join(c.unit.text.replace("…", " ").lower().split())
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+    return folded(c.unit.text.replace("…", " "))
 
 
 def _window(c: Candidate, q_terms: set[str], width: int = WINDOW) -> Candidate:
