@@ -16,6 +16,13 @@ from studio_nb.services.inference.llama_local import default_threads
 
 N_THREADS = default_threads()  # what a user's client gets; the server child uses the same
 
+#: the prompts the client tests share: a short question, and one that streams ~256 tokens
+QUESTION = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
+
 
 @pytest.fixture(scope="session")
 def llama_client():

@@ -29,15 +29,10 @@ from studio_nb.services.inference import (
     model_processes,
 )
 from studio_nb.services.inference.model_process import runtime_dir, wait_exit
-from tests.inference.conftest import N_THREADS
+from tests.inference.conftest import LONG, N_THREADS, QUESTION
 
 pytestmark = pytest.mark.slow
 
-QUESTION = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "What is the capital of France?"},
-]
-LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
 NOBODY = 65534
 
 

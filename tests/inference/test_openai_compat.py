@@ -20,14 +20,9 @@ from studio_nb.services.inference import (
     Usage,
 )
 from studio_nb.services.inference.openai_compat import approximate_token_count
+from tests.inference.conftest import LONG, QUESTION
 
 pytestmark = pytest.mark.slow
-
-QUESTION = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "What is the capital of France?"},
-]
-LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
 
 
 async def acollect(stream):
