@@ -7,7 +7,10 @@ their line numbers, so every piece of evidence can be cited as ``path:L12-L14``.
 
 Rules, in order:
 - a fenced code block is one unit (cut into runs of lines when it is long);
-- list items, table rows and other short lines are one unit each;
+- list items, table rows and other short lines are one unit each; a list item's own marker
+  (``3. ``, ``- ``, ``* ``) is not part of its text: evidence is shown under its citation
+  number, and ``[2] 3. The ...`` carries a second number that means nothing out of its list;
+  the item's line range still cites it;
 - a paragraph of prose is cut into sentences at ``. ! ?`` followed by a space and at
   ``。！？；`` (Chinese needs no space), never inside an identifier like ``env.submit()``;
 - headings are not units (they are context: they are shown with the piece, not as it).
@@ -160,17 +163,20 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
                 table_header = row
             units.append(Unit(row[:MAX_UNIT_CHARS], no, no, "line", False, "" if row == table_header else table_header))
             continue
-        if _LIST.match(raw) or raw.startswith(("    ", "\t")) or len(line) < 60:
+        item = _LIST.match(raw)
+        if item or raw.startswith(("    ", "\t")) or len(line) < 60:
             # list items, indented code and short lines stand on their own
             flush_paragraph()
+            if item:  # "3. The `context` ..." -> "The `context` ..." (also keeps "3." from reading as a sentence)
+                line = raw[item.end() :].strip()
             if units and units[-1].lead_in and units[-1].end_line >= no - 1:
                 lead_in = units[-1].text
             is_lead = line.endswith((":", "：")) and not looks_like_code(line)
-            kind = "code" if not _LIST.match(raw) and looks_like_code(raw) else "line"
+            kind = "code" if not item and looks_like_code(raw) else "line"
             if kind == "line" and len(_SENTENCE_END.split(line)) > 2:  # "一句。两句！" on one short line
                 units.extend(_sentences([(no, line)]))
             else:
-                units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if _LIST.match(raw) else ""))
+                units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if item else ""))
             if is_lead:
                 lead_in = line
             continue
