@@ -15,6 +15,12 @@ Two rules keep it safe and small:
   later message of a turn) is written once and then as ``{"$ref": "/path/of/first"}``, so
   a trace is a few kilobytes instead of every record repeating the retrieved documents.
 
+Decoding is bounded, since a snapshot is a file anyone may have written: a ``$ref`` that
+points (directly or not) into itself is an error, not a ``RecursionError``; each referenced
+object is decoded once and then shared, so a document whose references fan out decodes in
+time linear in its size; nesting deeper than ``MAX_DEPTH`` and documents of more than
+``MAX_NODES`` values are refused (``ConfigError``).
+
 ``Encoder(max_str=..., max_depth=..., shared=False)`` makes clipped, fully expanded views
 for people (the Studio page's inspector); those are marked lossy (``encoder.lossy``).
 """
@@ -29,8 +35,14 @@ import types
 import typing
 from typing import Any, Iterable
 
+from studio_nb.kernel.errors import ConfigError
+
 TYPE = "__type__"
 REF = "$ref"
+#: deepest nesting a decoded document may have (a turn's messages nest a dozen levels)
+MAX_DEPTH = 128
+#: most values one document may hold (a long turn's trace holds a few tens of thousands)
+MAX_NODES = 2_000_000
 
 _types: dict[str, type] = {}
 _hints: dict[type, dict[str, Any]] = {}
@@ -142,47 +154,78 @@ class Encoder:
 
 
 class Decoder:
-    """Rebuilds what an Encoder wrote; ``root`` is the whole document ($refs point into it)."""
+    """Rebuilds what an Encoder wrote; ``root`` is the whole document ($refs point into it).
 
-    def __init__(self, root: Any) -> None:
+    Every value decoded at a path is kept by that path, so a ``$ref`` to it (and the walk
+    reaching the same path later) gets the same object without decoding it again.
+    """
+
+    def __init__(self, root: Any, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
         self.root = root
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
         self._built: dict[str, Any] = {}
+        self._resolving: set[str] = set()  # $ref targets being decoded now: seeing one again is a cycle
+        self._nodes = 0
 
-    def decode(self, data: Any, path: str = "", hint: Any = Any) -> Any:
+    def decode(self, data: Any, path: str = "", hint: Any = Any, depth: int = 0) -> Any:
+        if path in self._built:
+            return self._built[path]
+        self._nodes += 1
+        if self._nodes > self.max_nodes:
+            raise ConfigError(f"the document holds over {self.max_nodes} values; it is not one this program wrote")
+        if depth > self.max_depth:
+            raise ConfigError(f"the document nests deeper than {self.max_depth} levels at {path or '/'}")
         if isinstance(data, dict):
             if REF in data and len(data) == 1:
-                return self._ref(data[REF])
+                return self._ref(data[REF], depth)
             if TYPE in data:
-                return self._dataclass(data, path)
+                return self._dataclass(data, path, depth)
             value_hint = _dict_value_hint(hint)
-            return {k: self.decode(v, f"{path}/{_escape(k)}", value_hint) for k, v in data.items()}
+            return {k: self.decode(v, f"{path}/{_escape(k)}", value_hint, depth + 1) for k, v in data.items()}
         if isinstance(data, list):
             item_hints, as_tuple = _sequence_hints(hint, len(data))
-            items = [self.decode(v, f"{path}/{i}", h) for i, (v, h) in enumerate(zip(data, item_hints))]
+            items = [self.decode(v, f"{path}/{i}", h, depth + 1) for i, (v, h) in enumerate(zip(data, item_hints))]
             return tuple(items) if as_tuple else items
         return data
 
-    def _dataclass(self, data: dict[str, Any], path: str) -> Any:
-        cls = _types.get(data[TYPE])
+    def _dataclass(self, data: dict[str, Any], path: str, depth: int) -> Any:
+        cls = _types.get(data[TYPE]) if isinstance(data[TYPE], str) else None
         hints = _field_hints(cls) if cls is not None else {}
-        values = {k: self.decode(v, f"{path}/{_escape(k)}", hints.get(k, Any))
+        values = {k: self.decode(v, f"{path}/{_escape(k)}", hints.get(k, Any), depth + 1)
                   for k, v in data.items() if k != TYPE}
         if cls is None:  # not registered: stays data, never code
             obj: Any = {TYPE: data[TYPE], **values}
         else:
             names = {f.name for f in dataclasses.fields(cls) if f.init}
-            obj = cls(**{k: v for k, v in values.items() if k in names})
+            try:
+                obj = cls(**{k: v for k, v in values.items() if k in names})
+            except TypeError as exc:  # a required field missing from the document
+                raise ConfigError(f"cannot rebuild {cls.__name__} at {path or '/'}: {exc}") from None
         self._built[path] = obj
         return obj
 
-    def _ref(self, target: str) -> Any:
+    def _ref(self, target: Any, depth: int) -> Any:
+        if not isinstance(target, str) or not (target == "" or target.startswith("/")):
+            raise ConfigError(f"bad reference {target!r:.80}: a $ref is a path like /trace/0/output")
         if target in self._built:
             return self._built[target]
+        if target in self._resolving:
+            raise ConfigError(f"the reference {target!r:.80} points into itself")
         node: Any = self.root  # decoded out of order: find the first occurrence and build it
-        for part in target.split("/")[1:]:
-            part = _unescape(part)
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        return self.decode(node, target)
+        try:
+            for part in target.split("/")[1:]:
+                part = _unescape(part)
+                node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ConfigError(f"the reference {target!r:.80} points nowhere in the document") from None
+        self._resolving.add(target)
+        try:
+            value = self.decode(node, target, Any, depth + 1)
+        finally:
+            self._resolving.discard(target)
+        self._built[target] = value
+        return value
 
 
 def _escape(key: str) -> str:

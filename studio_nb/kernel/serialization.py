@@ -77,7 +77,7 @@ def pipeline_to_dict(p: Any) -> dict[str, Any]:
 def build_operator(entry: dict[str, Any]) -> Operator:
     """Instantiate one operator entry (``operator``, ``params``, ``policy``, ``name``)."""
     try:
-        cls = registry.get(entry["operator"])
+        cls = registry.get(entry["operator"], imports=True)  # a YAML the user chose
     except KeyError:
         raise ConfigError(f"node {entry.get('name')!r} has no 'operator'") from None
     params = entry.get("params") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import os
 import textwrap
 
 import pytest
@@ -88,8 +89,24 @@ def test_unknown_operator_and_bad_params_are_clear_errors():
 
 
 def test_import_path_names_resolve():
-    cls = registry.get("studio_nb.kernel.testing:Upper")
+    cls = registry.get("studio_nb.kernel.testing:Upper")  # registered: found without importing
     assert cls is Upper
+    assert registry.get("studio_nb.kernel.testing:Upper", imports=True) is Upper
+
+
+def test_only_a_trusted_lookup_imports_and_only_operators_come_back(tmp_path, monkeypatch):
+    (tmp_path / "planted_ops.py").write_text("import os\nos.environ['PLANTED_IMPORTED'] = '1'\n"
+                                              "def not_an_operator(**kw):\n    return kw\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PLANTED_IMPORTED", raising=False)
+    with pytest.raises(ConfigError, match="import paths are resolved only for a pipeline YAML"):
+        registry.get("planted_ops:not_an_operator")
+    assert "PLANTED_IMPORTED" not in os.environ  # data never imports a module
+    for name in ("planted_ops:not_an_operator", "os:environ.update"):
+        with pytest.raises(ConfigError, match="is not an Operator class"):
+            registry.get(name, imports=True)
+    with pytest.raises(ConfigError, match="must be a string"):
+        registry.get(["Upper"])
 
 
 def test_entry_point_operators_are_discovered(tmp_path, monkeypatch):
