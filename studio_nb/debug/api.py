@@ -119,6 +119,10 @@ class DebugAPI:
         for this replay only, reusing the recorded outputs of everything upstream
         (``reused=True`` in the new turn's trace). Returns a new Turn, streaming like any other.
 
+        ``user`` names the server user asking: their params must pass the server's
+        allow-list and bounds (``studio_nb.debug.limits``); ``user=None`` is a trusted
+        in-process caller (a notebook on its own data dir) and may change anything.
+
         The replay is not saved to the session's memory unless ``save=True``: it is an
         experiment on a turn already answered, and the next question should not be answered
         with both in its history. ``turn`` may be a request id (``session_id`` then finds
@@ -133,6 +137,12 @@ class DebugAPI:
                                  "(turn.wait(), or turn.resume() a paused one)")
         if original.trace is None or not len(original.trace):
             raise TurnStateError(f"turn {original.request_id} has no trace to replay")
+        if user is not None:  # a server user's request: only what the allow-list permits (debug/limits.py)
+            from studio_nb.debug.limits import check_replay_params
+
+            params = check_replay_params(self.pipeline, params or {})
+            if replace:
+                raise ConfigError("replacing an operator is for in-process callers; a server replay sends params")
         params, replace = dict(params or {}), dict(replace or {})
         both = sorted(set(params) & set(replace))
         if both:
@@ -170,10 +180,11 @@ class DebugAPI:
         if live is not None and live._paused is not None:
             raise TurnStateError(f"turn {doc['request_id']} is still paused in this process; turn.resume() or "
                                  "turn.stop() it before resuming its snapshot")
+        specs = snap.check(doc, self.pipeline)  # untrusted data: checked before anything is built from it
         trace, pending = snap.restore(doc)
-        node, visit = doc["paused_at"], int(doc["visit"])
+        node, visit = doc["paused_at"], doc["visit"]
         overrides = {name: self.pipeline.override(name, operator=spec["operator"], params=spec["params"])
-                     for name, spec in (doc.get("overrides") or {}).items()}
+                     for name, spec in specs.items()}
         turn = Turn(doc["question"], session_id=doc["session_id"], request_id=doc["request_id"], user=doc["user"])
         turn.replay_of = doc.get("replay_of")
         ctx = self._context(turn, disabled=frozenset(doc.get("disabled") or ()), overrides=overrides,
