@@ -63,6 +63,19 @@ from typing import Any, Callable
 from studio_nb.errors import StudioError
 
 MAX_BODY = 16 * 1024 * 1024
+SLOTS_ENV = "STUDIO_NB_MODEL_SLOTS"
+
+
+def default_slots() -> int:
+    """Two copies (one user's long answer never blocks another's first token), one on a
+    single-CPU machine (two copies there would only share one core); ``$STUDIO_NB_MODEL_SLOTS``."""
+    raw = os.environ.get(SLOTS_ENV)
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise SystemExit(f"${SLOTS_ENV}={raw!r} is not a whole number") from None
+    return 2 if (os.cpu_count() or 1) > 1 else 1
 #: HTTP status for the StudioError codes a request can cause (anything else: 500)
 STATUS = {"bad_request": 400, "too_long": 413, "bad_config": 400, "model_not_found": 404, "unauthorized": 401}
 
@@ -112,15 +125,19 @@ class _Activity:
 
 
 class ModelServer(socketserver.ThreadingUnixStreamServer):
-    """One thread per connection; the model itself runs one generation at a time on the
-    ``LlamaCppClient``'s worker thread, so a second request waits in its queue."""
+    """One thread per connection; each copy of the model runs one generation at a time on
+    its ``LlamaCppClient``'s worker thread, and ``slots`` (fair_slots.py) decides which
+    request gets a copy next, so one user cannot hold them all."""
 
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, path: str, llm: Any, token: str) -> None:
+    def __init__(self, path: str, llm: Any, token: str, slots: Any = None) -> None:
+        from studio_nb.services.inference.fair_slots import FairSlots
+
         super().__init__(path, _Handler, bind_and_activate=False)
-        self.llm = llm
+        self.llm = llm  # the first copy: tokenizer counts, health
+        self.slots = slots or FairSlots(llm)  # the copies generations run on, handed out fairly
         self.token = token
         self.owner_uid = os.getuid()
         self.activity = _Activity()
@@ -236,6 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
             "requests_served": act.served, "requests_active": act.active - 1,  # not counting this one
             "last_generation": asdict(last) if last else None,
             "last_stopped": asdict(self.server.last_stopped) if self.server.last_stopped else None,
+            **self.server.slots.state(),
         })
 
     def _models(self) -> None:
@@ -256,17 +274,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self) -> None:
         body = self._read_body()
-        llm = self.server.llm
+        user = body.get("user") if isinstance(body.get("user"), str) else None
+        with self.server.slots.slot(user) as llm:
+            self._generate(body, llm)
+
+    def _generate(self, body: dict, llm: Any) -> None:
         names = ("max_tokens", "temperature", "seed", "stop", "grammar")
         options = {k: body[k] for k in names if body.get(k) is not None}
         if not body.get("stream"):
             stream = llm.stream_chat(body.get("messages"), **options)
             try:
-                self._whole_answer(stream)
+                self._whole_answer(stream, llm)
             finally:
                 stream.close()
             return
-        writer = _StreamWriter(self)
+        writer = _StreamWriter(self, llm)
         writer.stop = llm.submit(body.get("messages"), writer.hand_over, **options)
         if writer.broken:
             writer.stop()
@@ -277,13 +299,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.last_stopped = llm.last_generation
             self.close_connection = True
 
-    def _whole_answer(self, deltas) -> None:
+    def _whole_answer(self, deltas, llm: Any) -> None:
         text, finish, usage = [], "stop", None
         for d in deltas:
             text.append(d.text)
             finish, usage = d.finish_reason or finish, d.usage or usage
         self._json(200, {
-            "object": "chat.completion", "model": self.server.llm.model_name,
+            "object": "chat.completion", "model": llm.model_name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
                          "finish_reason": finish}],
             "usage": _usage(usage),
@@ -300,9 +322,9 @@ class _StreamWriter:
     without closing holds the model once its socket buffer (thousands of tokens) is full.
     """
 
-    def __init__(self, handler: _Handler) -> None:
+    def __init__(self, handler: _Handler, llm: Any) -> None:
         self.handler = handler
-        self.llm = handler.server.llm
+        self.llm = llm
         self.done = threading.Event()
         self.stop: Callable[[], None] | None = None
         self.error: BaseException | None = None  # failed before the first token
@@ -438,7 +460,14 @@ def serve(args: argparse.Namespace) -> int:
         llm.count_tokens("warm")  # the tokenizer's first call allocates; pay it before the first request
         token = secrets.token_urlsafe(32)
         _write_private(args.token_file, token)  # before the socket exists: a client that connects can read it
-        server = ModelServer(args.socket, llm, token)
+        from studio_nb.services.inference.fair_slots import FairSlots
+
+        def another_copy() -> Any:
+            copy = LlamaCppClient(**json.loads(args.spec))
+            copy.warm_up()
+            return copy
+
+        server = ModelServer(args.socket, llm, token, FairSlots(llm, another_copy, args.slots))
         _write_private(args.info_file, json.dumps({
             "pid": os.getpid(), "socket": args.socket, "spec": json.loads(args.spec), "data_dir": args.data_dir,
             "started": server.started, "load_s": llm.load_time_s, "python": sys.executable,
@@ -460,7 +489,7 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         server.activity.wait_quiet(30)  # answers in flight end first (none when stopped as unused)
         server.server_close()
-        llm.close()
+        server.slots.close()
     print(f"model process {os.getpid()} exits: {life.reason}", file=sys.stderr, flush=True)
     return 0
 
@@ -476,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None, help="the data dir it serves (recorded in the info file)")
     ap.add_argument("--ready-fd", type=int, default=None, help="a pipe to write one JSON line to once serving")
     ap.add_argument("--idle-timeout", type=float, default=600.0)
+    ap.add_argument("--slots", type=int, default=default_slots(),
+                    help="copies of the model, so users do not wait for each other (fair_slots.py; "
+                    f"${SLOTS_ENV} sets the default)")
     return serve(ap.parse_args(argv))
 
 

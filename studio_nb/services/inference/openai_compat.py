@@ -133,6 +133,9 @@ class OpenAICompatibleClient(InferenceClient):
             body["stop"] = [stop] if isinstance(stop, str) else list(stop)
         if grammar is not None:
             body["grammar"] = grammar  # llama.cpp servers; vLLM calls it guided_grammar
+        user = _request_user()
+        if user:
+            body["user"] = user  # OpenAI's end-user field: the model process shares its copies fairly by it
         return body
 
     # -- lifecycle -------------------------------------------------------------------
@@ -263,3 +266,16 @@ class _SSEParser:
         (what llama.cpp and vLLM send)."""
         usage = self.usage or Usage(client.count_chat_tokens(messages), self.n_deltas)
         return TokenDelta("", finish_reason=self.finish_reason or "stop", usage=usage)
+
+
+def _request_user() -> str | None:
+    """A stable pseudonym of the user of the pipeline request this call serves (None
+    outside one): a server needs to tell users apart, not to know their names."""
+    import hashlib
+
+    from studio_nb.kernel.context import current_request
+
+    ctx = current_request()
+    if ctx is None or not isinstance(ctx.user, str) or not ctx.user:
+        return None
+    return "u-" + hashlib.sha256(ctx.user.encode()).hexdigest()[:16]
