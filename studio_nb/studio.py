@@ -132,13 +132,16 @@ class StudioPipeline(DebugAPI):
             self.knowledge.ingest(bundled_docs_path(), BUNDLED_DOCS_DOMAIN, progress=progress, mirror=True)
             self._add_route(BUNDLED_DOCS_DOMAIN, BUNDLED_DOCS_KEYWORDS)
             self._docs_ingested = True
+        for dom in self.knowledge.domains():  # what earlier runs ingested is routed by name again
+            self._add_route(dom.name, private=bool(dom.owner))
         if on_step is not None:
             on_step("ready", steps + 1, steps + 1)
         return self
 
-    def _add_route(self, domain: str, keywords: tuple[str, ...] = ()) -> None:
-        """Let the intent router send questions to an ingested domain."""
-        self.resources.intent.add_domain(domain, keywords=keywords)
+    def _add_route(self, domain: str, keywords: tuple[str, ...] = (), *, private: bool = False) -> None:
+        """Let the intent router send questions to an ingested domain (a ``private`` one
+        only for its owner: the router hides it from everyone else)."""
+        self.resources.intent.add_domain(domain, keywords=keywords, private=private)
 
     def close(self) -> None:
         """Free the models, indexes and files; the pipeline warms up again on next use."""
@@ -295,7 +298,7 @@ class StudioPipeline(DebugAPI):
                admin: bool = False, shared: bool = False) -> Any:
         """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager)."""
         report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared)
-        self._add_route(domain)
+        self._add_route(domain, private=user is not None and not (admin and shared))
         return report
 
     def search(self, query: str, domains: list[str] | None = None, k: int = 5, mode: str = "hybrid",

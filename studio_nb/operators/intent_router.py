@@ -26,8 +26,19 @@ class IntentRouterOp(Operator):
         self.classifier = self.need("intent")
         self.classifier.warm_up()
 
+    def _hidden_domains(self, user: str | None) -> frozenset[str]:
+        """Other users' private domains: never routed to, matched or named for ``user``
+        (a message naming one would otherwise show its name in the answer's domains)."""
+        knowledge = getattr(self.resources, "knowledge", None)
+        if user is None or knowledge is None or not hasattr(knowledge, "private_to_others"):
+            return frozenset()
+        return knowledge.private_to_others(user)
+
     def process(self, msg: UserMessage) -> RoutedMessage:
-        kw = {"mode": self.mode} if self.mode else {}  # fakes in tests take only the text
+        kw: dict = {"mode": self.mode} if self.mode else {}  # fakes in tests take only the text
+        hidden = self._hidden_domains(msg.user)
+        if hidden:
+            kw["hidden"] = hidden
         result = self.classifier.classify(msg.content, **kw)
         domains = tuple(msg.domains) if msg.domains else tuple(result.domains)
         return RoutedMessage(

@@ -134,14 +134,17 @@ class IntentClassifier:
     def domains(self) -> tuple[str, ...]:
         return self._router.names
 
-    def add_domain(self, name: str, keywords: Iterable[str] = ()) -> None:
+    def add_domain(self, name: str, keywords: Iterable[str] = (), *, private: bool = False) -> None:
         """Register a knowledge domain; messages naming it or its keywords are routed to it
-        and count as (weak) evidence of a knowledge query."""
+        and count as (weak) evidence of a knowledge query. A ``private`` domain (one user's
+        upload) is routed to but lends no intent evidence: its words must not change how
+        another user's message is classified."""
         if isinstance(keywords, str):
             keywords = (keywords,)
         keywords = tuple(keywords)
         self._router.add(name, keywords)
-        self._keywords.add_terms(Intent.KNOWLEDGE_QUERY, keywords, weight=1.0)
+        if not private:
+            self._keywords.add_terms(Intent.KNOWLEDGE_QUERY, keywords, weight=1.0)
 
     def __repr__(self) -> str:
         state = "unavailable" if self.embedding_error else ("ready" if self._scorer else "cold")
@@ -150,9 +153,13 @@ class IntentClassifier:
                 f"domains={list(self.domains)})")
 
     # ------------------------------------------------------------------ classify
-    def classify(self, text: str, mode: str | None = None) -> IntentResult:
+    def classify(self, text: str, mode: str | None = None, *, hidden: Iterable[str] = ()) -> IntentResult:
         """The intent and domains of ``text``; ``mode`` overrides the classifier's own for
-        this call (one session trying another mode shares the same model and domains)."""
+        this call (one session trying another mode shares the same model and domains).
+
+        ``hidden`` names domains the asker may not see (other users' private ones): they
+        are neither matched nor routed to, and appear nowhere in the result or its trace.
+        """
         if not isinstance(text, str):
             raise StudioError(f"classify() takes the message as a str, got {type(text).__name__}", code="bad_input")
         mode = mode or self.mode
@@ -182,8 +189,9 @@ class IntentClassifier:
         else:
             intent, conf, keywords = self._hybrid(scored, trace)
         t0 = time.perf_counter()
-        matches = self._router.matches(scored)
-        domains = self._router.route(scored, intent, matches)
+        hidden = frozenset(hidden)
+        matches = {d: hits for d, hits in self._router.matches(scored).items() if d not in hidden}
+        domains = tuple(d for d in self._router.route(scored, intent, matches) if d not in hidden)
         trace.append({"stage": "domains", "matched": matches, "domains": list(domains), "ms": _ms(t0)})
         conf = min(1.0, max(0.0, float(conf)))
         return IntentResult(intent, round(conf, 4), domains, keywords, mode, tuple(trace))

@@ -168,6 +168,14 @@ class KnowledgeManager:
             doms = [d for d in self._domains.values() if self.can_read(d, user)]
         return [d.info() for d in sorted(doms, key=lambda d: d.name)]
 
+    def private_to_others(self, user: str | None) -> frozenset[str]:
+        """Names of the domains ``user`` may not read (others' private ones; None: none)."""
+        if user is None:
+            return frozenset()
+        self.warm_up()
+        with self._lock:
+            return frozenset(d.name for d in self._domains.values() if not self.can_read(d, user))
+
     def remove_domain(self, name: str, user: str | None = None, *, admin: bool = False) -> bool:
         """Delete a domain and its files; False when there was no such domain ``user`` can see."""
         _check_name(name)
