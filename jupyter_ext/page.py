@@ -1,10 +1,11 @@
 """``{base_url}studio/``: the Studio web page (static/index.html rendered by Jinja).
 
-The template only receives values the server owns (base URL, XSRF token, static URL),
-autoescaped; everything else the page shows comes from the API at run time and is put
-into the DOM as text by app.js, never as HTML. As a second wall the page's
-Content-Security-Policy allows scripts, styles and connections from the server itself
-only: an injected inline script or a script from elsewhere would not run.
+The template only receives values the server owns (base URL, XSRF token, static URL, the
+name sessions are owned by: the page remembers its chat per user), autoescaped; everything
+else the page shows comes from the API at run time and is put into the DOM as text by
+app.js, never as HTML. As a second wall the page's Content-Security-Policy allows scripts,
+styles and connections from the server itself only: an injected inline script or a script
+from elsewhere would not run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, ExtensionHandlerMixin
 from tornado import web
+
+from jupyter_ext.access import request_user
 
 
 class StudioPageHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler):
@@ -44,6 +47,7 @@ class StudioPageHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, Jupyt
             studio_base_url=self.base_url,
             studio_static=self.static_url_prefix,
             studio_xsrf=self.xsrf_token.decode("ascii"),
+            studio_user=request_user(self),
         )
         self.set_header("Cache-Control", "no-store")
         self.finish(html)

@@ -8,6 +8,9 @@
  * "text" frames (the model's synthesis as it is generated), then "done" with the checked
  * synthesis and the sentences the grounding guard dropped (shown struck through, with why).
  *
+ * The chat on screen is remembered per server and user (localStorage, see SESSION_KEY) from
+ * the moment it exists, so a reload lands in the same chat with its history.
+ *
  * Untrusted text (model output, questions, file names, error messages) only ever reaches
  * the DOM as text nodes, through StudioMarkdown.render or textContent; no innerHTML.
  */
@@ -20,13 +23,16 @@
   var TOKEN = new URLSearchParams(location.search).get("token") || "";
   var API = BASE + "studio/api/";
   var SVG_NS = "http://www.w3.org/2000/svg";
+  // localStorage is per origin: servers under one origin (JupyterHub's /user/<name>/) and
+  // users of one server are told apart here, or one would open another's chat (unknown_session)
+  var SESSION_KEY = "studio.session " + JSON.stringify([BASE, body.dataset.user || ""]);
 
   var $ = function (id) { return document.getElementById(id); };
   var turnsEl = $("turns"), input = $("input"), stopBtn = $("stop"), statusEl = $("status");
 
   var state = {
     ws: null,
-    session: localStorage.getItem("studio.session") || newId("s"),
+    session: remembered() || remember(newId("s")),  // a new chat is remembered at once: a reload lands in it
     requests: {},   // request_id -> turn view
     graph: null,
     nodes: {},      // operator name -> {g, rect, time}
@@ -41,6 +47,15 @@
     var a = new Uint8Array(8);
     crypto.getRandomValues(a);
     return prefix + "-" + Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function remembered() {
+    try { return localStorage.getItem(SESSION_KEY); } catch (e) { return null; }  // storage may be off
+  }
+
+  function remember(sid) {
+    try { localStorage.setItem(SESSION_KEY, sid); } catch (e) { /* storage off: this tab still works */ }
+    return sid;
   }
 
   function h(tag, cls, txt) {
@@ -287,8 +302,7 @@
 
   // ------------------------------------------------------------------ sessions
   function selectSession(sid, load) {
-    state.session = sid;
-    localStorage.setItem("studio.session", sid);
+    state.session = remember(sid);
     turnsEl.replaceChildren();
     highlightSession();
     if (load) loadHistory(sid);
