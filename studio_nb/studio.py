@@ -295,9 +295,11 @@ class StudioPipeline(DebugAPI):
 
     # ------------------------------------------------------------------ knowledge
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
-               admin: bool = False, shared: bool = False) -> Any:
-        """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager)."""
-        report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared)
+               admin: bool = False, shared: bool = False, **options: Any) -> Any:
+        """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager,
+        whose ``limits`` and ``control`` pass through ``options``)."""
+        report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared,
+                                       **options)
         self._add_route(domain, private=user is not None and not (admin and shared))
         return report
 
