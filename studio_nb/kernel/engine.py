@@ -332,8 +332,10 @@ class LocalEngine:
         if capacity is None:
             return None
         lim = self._limiters.get(node.name)
-        if lim is None or lim.capacity != capacity or lim.queue_capacity != pol.queue_capacity:
-            lim = self._limiters[node.name] = PriorityLimiter(capacity, pol.queue_capacity, pol.on_full, name=node.name)
+        if (lim is None or lim.capacity != capacity or lim.queue_capacity != pol.queue_capacity
+                or lim.per_user != pol.per_user):
+            lim = self._limiters[node.name] = PriorityLimiter(capacity, pol.queue_capacity, pol.on_full, name=node.name,
+                                                              per_user=pol.per_user)
         return lim
 
     async def call_operator(self, node: Node, value: Any, ctx: RequestContext, emit: Any) -> Any:
@@ -366,7 +368,7 @@ class LocalEngine:
             if limiter is not None:
                 stats.waiting += 1
                 try:
-                    await limiter.acquire(ctx.priority)
+                    await limiter.acquire(ctx.priority, ctx.user)
                 finally:
                     stats.waiting -= 1
             stats.in_flight += 1
@@ -417,6 +419,6 @@ class LocalEngine:
             finally:
                 stats.in_flight -= 1
                 if limiter is not None:
-                    limiter.release()
+                    limiter.release(ctx.user)
             await anyio.sleep(pol.backoff_ms * (2**attempt) / 1000)
             attempt += 1

@@ -23,6 +23,8 @@ class Policy:
     - ``concurrency``: how many requests may run the operator at once (None = no limit).
     - ``queue_capacity``: how many requests may wait for a slot; beyond that ``on_full``
       decides: ``"reject"`` raises BusyError at once, ``"wait"`` waits for queue space.
+    - ``per_user``: the most of those slots one user's requests hold at once (None = no
+      cap): another user's waiter goes first rather than wait behind them.
     - ``optional``: a failure degrades the result (recorded on the request) instead of
       failing it. In a ParallelGroup the branch result is simply missing.
     """
@@ -33,6 +35,7 @@ class Policy:
     concurrency: int | None = None
     queue_capacity: int | None = None
     on_full: Literal["reject", "wait"] = "reject"
+    per_user: int | None = None
     optional: bool = False
 
     def __post_init__(self) -> None:
@@ -52,6 +55,11 @@ class Policy:
                     "queue_capacity bounds the requests waiting for a concurrency slot; "
                     "set concurrency too, e.g. Policy(concurrency=1, queue_capacity=8)"
                 )
+        if self.per_user is not None:
+            if self.per_user < 1:
+                raise ConfigError(f"per_user must be >= 1, got {self.per_user}")
+            if self.concurrency is None:
+                raise ConfigError("per_user caps a user's share of the concurrency slots; set concurrency too")
         if self.on_full not in ("reject", "wait"):
             raise ConfigError(f"on_full must be 'reject' or 'wait', got {self.on_full!r}")
 

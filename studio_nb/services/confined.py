@@ -16,10 +16,12 @@ Used by the file tools (reads that may follow inner links) and by uploads
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from studio_nb.errors import PathEscapeError, StudioError
 
@@ -213,17 +215,21 @@ class Root:
             raise
 
 
-def write_file(dir_fd: int, name: str, data: bytes) -> None:
+def write_file(dir_fd: int, name: str, data: bytes | BinaryIO) -> None:
     """Atomically write ``name`` inside the folder ``dir_fd``: a temporary file, fsync,
     rename over the old one. A symlink or folder already at ``name`` is replaced, never
-    written through."""
+    written through. ``data`` may be a binary file, copied from where it stands (an
+    upload that was streamed to disk is never all in memory)."""
     if not name or "/" in name or name in (".", ".."):
         raise ConfinedError(f"bad file name {name!r}")
     tmp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh, 1 << 20)
             fh.flush()
             os.fsync(fh.fileno())
         try:

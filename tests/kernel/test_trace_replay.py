@@ -361,3 +361,34 @@ def test_resuming_at_the_breakpoint_does_not_stop_there_again(fb):
     out = p.replay(partial, inputs={("write", 0): "edited"}, context=ctx)
     assert out == Final("plain:edited!", ("plain:edited!",))
     assert stops == [("check", 0), ("write", 1), ("check", 1)]  # not ("write", 0): it resumed there
+
+
+def test_a_per_user_cap_lets_another_user_past_a_user_at_the_cap():
+    import anyio
+
+    from studio_nb.kernel.scheduling import PriorityLimiter
+
+    async def scenario():
+        lim = PriorityLimiter(2, per_user=1)
+        order: list[str] = []
+        await lim.acquire(0, "bob")  # bob holds one of two slots
+
+        async def take(user, tag):
+            await lim.acquire(0, user)
+            order.append(tag)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(take, "bob", "bob-2")  # waits: bob is at his cap though a slot is free
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(take, "alice", "alice-1")  # goes at once: the free slot is not bob's to take
+            await anyio.wait_all_tasks_blocked()
+            assert order == ["alice-1"] and lim.waiting == 1
+            lim.release("alice")  # a slot frees, but bob still holds his first: he waits
+            await anyio.wait_all_tasks_blocked()
+            assert order == ["alice-1"] and lim.active == 1
+            lim.release("bob")
+        assert order == ["alice-1", "bob-2"]
+        lim.release("bob")
+        assert lim.active == 0 and not lim._held
+
+    anyio.run(scenario)
