@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "guardrail_loops": 2,  # bound on the grounding -> prompt_builder feedback edge
     "retry_unsupported": False,  # also regenerate a fluent synthesis none of whose sentences is supported
     "llm_queue": 64,  # requests that may wait for the model before "busy"
+    "llm_concurrency": 2,  # generations at once: the model process's copies of the model ($STUDIO_NB_MODEL_SLOTS)
+    "llm_per_user": 1,  # of those, the most one user holds at once (one is always left for the others)
     "bundled_docs": True,  # ingest studio-nb's own docs into the "studio_nb_docs" domain
     "trace_turns": 16,  # recent turns whose traces stay live objects (older ones: JSON, and in the database)
     "engine": "local",  # local | ray
