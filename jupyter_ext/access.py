@@ -2,10 +2,14 @@
 
 * :func:`request_user` names the user sessions and uploads are owned by.
 * :func:`is_admin` says whether they may change what every user sees (global pipeline
-  toggles, shared knowledge domains, the server's details in ``health``).
-* Session ownership itself is ``studio_nb.access.check_session`` (re-exported here), the
-  same function the magic, the panel and the memory store use: another user's session
-  and a missing one both answer ``unknown_session`` (404), so ids cannot be probed.
+  toggles, shared knowledge domains, the server's details in ``health``, every user's
+  last operator error in the graph's stats).
+* Sessions are ``studio_nb.access``'s rule (``check_session``, re-exported here), the
+  same one the magic, the panel and the memory store use: a session id is a name within
+  the requesting user's namespace, so bob's ``"s1"`` is never alice's ``"s1"``. Every
+  handler passes :func:`request_user` as the namespace; an id bob never used answers
+  ``unknown_session`` (404) whether or not alice has one, and a chat, toggle or variant on
+  it is his own new session. Nothing about another user's ids can be probed or claimed.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ are JSON ``{"code", "message"}`` with the StudioError code, also for failures no
 foresaw (``internal``) and a broken database (``storage_error``). Blocking work (SQLite,
 the embedder, ingestion) runs in a worker thread so the server loop keeps streaming.
 
-Who may do what (DESIGN §6): sessions are their owner's (``studio_nb.access``); knowledge
-domains are shared (read-only) or private to the uploader (the knowledge manager's rule);
-pipeline toggles are per session, global ones and the server's details are the admin's.
+Who may do what (DESIGN §6): a session id names a session of the requesting user
+(``studio_nb.access``: alice's "s1" is not bob's "s1", so ids can be neither probed nor
+claimed); knowledge domains are shared (read-only) or private to the uploader (the
+knowledge manager's rule); pipeline toggles are per session, global ones and the
+server's details are the admin's; an operator's last error text is shown to the user
+whose request it was (and to admins), everyone else sees only its status.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class StudioAPIHandler(APIHandler):
         return _session_arg(sid) if sid else None
 
     async def own_session(self, pipe: Any, session_id: str) -> None:
-        """The one ownership rule: a missing and a foreign session are both ``unknown_session``."""
+        """The one session rule: ``unknown_session`` unless the caller has a session of that name."""
         await self.call(check_session, pipe.memory, session_id, self.user, must_exist=True)
 
     def body_json(self) -> dict[str, Any]:
@@ -135,7 +138,13 @@ def _session_arg(value: Any) -> str:
 # ---------------------------------------------------------------- pipeline
 class GraphHandler(StudioAPIHandler):
     """GET studio/api/pipeline[?session_id=]: nodes with layout and live stats, edges,
-    warm-up state; ``enabled`` is what runs for the caller's session."""
+    warm-up state; ``enabled`` is what runs for the caller's session.
+
+    The stats are the server's, shared by every user, except ``last_error``: an error's
+    text can quote what a user asked or uploaded, so a user who is not an admin sees the
+    last error of *their own* requests there (None if theirs all went well), while
+    ``last_status`` and the counters stay everyone's.
+    """
 
     auth_resource = "studio_nb:pipeline"
 
@@ -147,16 +156,30 @@ class GraphHandler(StudioAPIHandler):
             graph = pipe.graph(session_id=self.session_query(), user=self.user)
         else:  # a custom pipeline factory without per-session toggles
             graph = pipe.pipeline.graph()
+        if not self.admin:
+            _own_errors(graph, getattr(getattr(pipe.pipeline, "engine", None), "stats", {}), self.user)
         graph["runtime"] = self.runtime.state()
         self.finish(json.dumps(graph, default=str))
+
+
+def _own_errors(graph: dict[str, Any], stats: dict[str, Any], user: str) -> None:
+    """Replace each node's ``last_error`` by ``user``'s own last error at that node."""
+    for node in graph.get("nodes", ()):
+        shown = node.get("stats")
+        if shown:
+            live = stats.get(node["name"])
+            error_for = getattr(live, "error_for", None)
+            shown["last_error"] = error_for(user) if error_for else None
 
 
 class NodeHandler(StudioAPIHandler):
     """PUT/POST studio/api/pipeline/nodes/<name>: switch a branch off or on.
 
     ``{"enabled": false, "session_id": "s1"}`` switches it for the caller's session only
-    (their A/B); ``{"enabled": false, "scope": "global"}`` (also the meaning of a body
-    without ``session_id``) switches it for everyone and is for admins only (403).
+    (their A/B; the caller's "s1", used yet or not: the answer is the same whatever other
+    users call their sessions); ``{"enabled": false, "scope": "global"}`` (also the
+    meaning of a body without ``session_id``) switches it for everyone and is for admins
+    only (403).
     """
 
     auth_resource = "studio_nb:pipeline"
@@ -197,7 +220,8 @@ class VariantsHandler(StudioAPIHandler):
 
     PUT ``{"session_id", "setting": "answer_mode", "value": "extractive"}`` or
     ``{"session_id", "node": "prompt_builder", "operator": "OtherRegisteredOp"}`` (a null
-    value or operator: back to the default) switches it for that session only.
+    value or operator: back to the default) switches it for that session of the caller
+    only (variants are keyed by (user, session), like sessions).
     """
 
     auth_resource = "studio_nb:pipeline"
@@ -264,7 +288,7 @@ class TraceHandler(StudioAPIHandler):
     """GET studio/api/sessions/<id>/trace[?request_id=]: the trace of the session's last turn
     (or of ``request_id``): every operator run with its status, timings, input and output
     (the evidence, the prompt, the raw generated text...). What the page's inspector shows.
-    Another user's session answers ``unknown_session``, like a missing one."""
+    A session id the caller never used answers ``unknown_session``, whoever else uses it."""
 
     @web.authenticated
     @authorized

@@ -119,9 +119,12 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     # ---------------------------------------------------------------- work
     async def start_turn(self, pipe: Any, frame: protocol.ChatFrame | protocol.ReplayFrame) -> Any:
-        """The Turn a frame asks for: a new question, or a replay of one of the session's turns."""
+        """The Turn a frame asks for: a new question, or a replay of one of the session's turns.
+
+        The frame's session id names a session of this socket's user (``studio_nb.access``):
+        a question starts or continues their own, whatever other users call theirs.
+        """
         if isinstance(frame, protocol.ChatFrame):
-            check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=False)
             return pipe.ask(frame.message, session_id=frame.session_id, user=self.studio_user,
                             request_id=frame.request_id)
         check_session(pipe.memory, frame.session_id, self.studio_user, must_exist=True)
@@ -167,7 +170,7 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         except WebSocketClosedError:
             if turn is not None:
                 turn.stop()
-        except StudioError as exc:  # unknown_session included: a foreign session looks missing
+        except StudioError as exc:  # unknown_session included (a replay of a session this user has not)
             await self.send_quietly(protocol.error_frame(exc.code, str(exc), rid))
         except Exception:
             log.exception("Studio request %s failed", rid)
@@ -191,7 +194,7 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def clear_session(self, session_id: str) -> None:
         try:
             pipe = await self.runtime.ready()
-            check_session(pipe.memory, session_id, self.studio_user, must_exist=True)
+            # clear() asks check_session itself: an id this user never used is unknown_session
             turns = await asyncio.to_thread(pipe.memory.clear, session_id, user=self.studio_user)
             await self.send_frame({"type": "cleared", "session_id": session_id, "turns": turns})
         except WebSocketClosedError:

@@ -1,13 +1,20 @@
-"""Who may use a session: the one ownership rule of every front end.
+"""Whose session is it: the one session rule of every front end.
+
+**A session id is a name within its user's namespace.** alice's ``"s1"`` and bob's
+``"s1"`` are two different sessions (the memory store keys sessions by ``(user,
+session_id)``, and so do per-session toggles, variants and the recent-turn log). So
+there is no "someone else's session" to reach: bob naming ``"s1"`` always means *his*
+``"s1"`` — a chat there starts or continues his own, a toggle or a variant switches his
+own, and history, export, clear, trace and replay of an ``"s1"`` he never used answer
+``UnknownSessionError`` (code ``unknown_session``, HTTP 404). Whether alice has an
+``"s1"`` changes nothing he can see, so ids cannot be probed, and nothing can be claimed.
 
 The WebSocket, the REST API, ``%sage_chat`` and the ChatPanel all ask
-:func:`check_session`; the memory store asks it too for ``history``/``clear``/``export``.
-A session belongs to the user who saved its first turn.
-
-A session that does not exist and a session that belongs to someone else get the *same*
-answer, ``UnknownSessionError`` (code ``unknown_session``, HTTP 404) with the same
-message: a 403 for "exists but not yours" would let anyone probe which session ids
-exist. This module imports nothing from Jupyter so that the notebook front ends and the
+:func:`check_session`; the memory store asks it too for ``history``/``clear``/
+``export``/``trace``. ``user=None`` is a trusted in-process caller (a notebook or the
+CLI on its own data dir): it means the :data:`LOCAL_USER` namespace, the one those front
+ends save under by default; such a caller reaches another user's session by naming that
+user. This module imports nothing from Jupyter so that the notebook front ends and the
 services can use it too.
 """
 
@@ -17,40 +24,36 @@ from typing import Protocol
 
 from studio_nb.errors import UnknownSessionError
 
+#: the namespace of in-process callers that name no user (notebooks, the CLI, ``Turn.new``)
+LOCAL_USER = "local"
 
-class OwnerLookup(Protocol):
-    def owner(self, session_id: str) -> str | None: ...
+
+class SessionLookup(Protocol):
+    def exists(self, session_id: str, user: str | None = None) -> bool: ...
+
+
+def namespace(user: str | None) -> str:
+    """The namespace ``user``'s session ids live in (``None``: :data:`LOCAL_USER`)."""
+    return LOCAL_USER if user is None else user
 
 
 def unknown_session(session_id: str) -> UnknownSessionError:
-    """The error for a session the caller may not see (missing or another user's)."""
+    """The error for a session id the caller has no session under."""
     return UnknownSessionError(f"no session {session_id!r}; list yours (studio/api/sessions, %sage_chat sessions)")
 
 
-def check_session(memory: OwnerLookup, session_id: str, user: str | None, *, must_exist: bool) -> str | None:
-    """Return the owner of ``session_id`` if ``user`` may use it, else raise ``unknown_session``.
+def check_session(memory: SessionLookup, session_id: str, user: str | None, *, must_exist: bool) -> str:
+    """The namespace of ``user``'s session ``session_id``; ``unknown_session`` if it must
+    exist and ``user`` has none of that name.
 
-    ``must_exist=False`` lets a chat start a new session (returns None: no owner yet).
-    ``user=None`` is a trusted in-process caller (a script on the data dir): only
-    existence is checked.
+    ``must_exist=False`` (a chat, a toggle, a variant) always succeeds: the id names a
+    session of the caller's own, new or not. The answer depends only on the caller's own
+    sessions, never on anyone else's.
     """
-    owner = memory.owner(session_id)
-    if owner is None:
-        if must_exist:
-            raise unknown_session(session_id)
-        return None
-    if user is not None and owner != user:
+    ns = namespace(user)
+    if must_exist and not memory.exists(session_id, ns):
         raise unknown_session(session_id)
-    return owner
+    return ns
 
 
-def may_use(memory: OwnerLookup, session_id: str, user: str | None) -> bool:
-    """True when ``user`` owns ``session_id`` (or it does not exist yet, so it would be theirs)."""
-    try:
-        check_session(memory, session_id, user, must_exist=False)
-    except UnknownSessionError:
-        return False
-    return True
-
-
-__all__ = ["check_session", "may_use", "unknown_session"]
+__all__ = ["LOCAL_USER", "check_session", "namespace", "unknown_session"]

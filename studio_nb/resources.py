@@ -42,6 +42,10 @@ class StudioResources:
     def _get(self, name: str, make: Callable[[], Any]) -> Any:
         with self._lock:
             if name not in self._made:
+                if not self._made:  # before anything writes there: the data dir is owner-only
+                    from studio_nb.services.private_files import secure_data_dir
+
+                    secure_data_dir(self.config["data_dir"])
                 self._made[name] = make()
             return self._made[name]
 

@@ -259,7 +259,7 @@ class StudioPipeline(DebugAPI):
     def _save_trace(self, turn: Turn, ctx: RequestContext) -> None:
         try:
             turn.stored_trace = data = ctx.trace.stored_json()
-            self.memory.save_trace(ctx.session_id, ctx.request_id, data)
+            self.memory.save_trace(ctx.session_id, ctx.request_id, data, user=ctx.user)
         except Exception:  # a trace is for inspection: losing it must not fail the answer
             import logging
 

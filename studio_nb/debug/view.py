@@ -37,6 +37,14 @@ def _evidence(ev: Any) -> str:
     return _lines(lines) or (ev.note or "(no evidence)")
 
 
+def _question(turn: Any) -> str:
+    """A remembered turn's question: a memory ``Turn`` in a live trace, a mapping in one
+    rebuilt from its stored JSON (the codec restores unregistered classes as mappings)."""
+    if isinstance(turn, dict):
+        return str(turn.get("question", ""))
+    return str(getattr(turn, "question", ""))
+
+
 def _sources(docs: Any) -> str:
     return _lines(f"{s.ref} (score {s.score:.3f})" for s in docs)
 
@@ -62,8 +70,8 @@ def describe(value: Any) -> list[Part]:
         rows += [f"{name}: failed ({why})" for name, why in value.errors.items()]
         return [("branches", _lines(rows))]
     if isinstance(value, m.MemoryContext):
-        rows = [f"recent: {t.get('question', '')}" for t in value.recent]
-        rows += [f"recalled: {t.get('question', '')}" for t in value.recalled]
+        rows = [f"recent: {_question(t)}" for t in value.recent]
+        rows += [f"recalled: {_question(t)}" for t in value.recalled]
         return [("memory", _lines(rows) or "(no earlier turns)")]
     if isinstance(value, tuple) and value and isinstance(value[0], m.Source):
         return [("sources", _sources(value))]

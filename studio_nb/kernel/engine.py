@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,18 @@ from studio_nb.kernel.trace import TraceRecord
 from studio_nb.kernel.typing_utils import type_name
 
 
+#: users whose own last error each node remembers (the least recently failing dropped first)
+MAX_ERROR_USERS = 1024
+
+
 @dataclass
 class OperatorStats:
-    """Live counters per node, shown by the Studio page and the REST graph endpoint."""
+    """Live counters per node, shown by the Studio page and the REST graph endpoint.
+
+    ``last_error`` is the last failure of anyone's request. An error's text may quote what
+    a user asked or uploaded, so each user's own last error is kept too (``error_for``):
+    a server shows a user theirs, not someone else's.
+    """
 
     runs: int = 0
     failures: int = 0
@@ -46,6 +56,21 @@ class OperatorStats:
     last_error: str | None = None
     waiting: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    errors_by_user: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
+
+    def record_error(self, status: str, error: str, user: str | None) -> None:
+        """A failed (or to be retried) attempt of ``user``'s request (None: no user named)."""
+        self.failures += 1
+        self.last_status, self.last_error = status, error
+        if user is not None:
+            self.errors_by_user.pop(user, None)
+            self.errors_by_user[user] = error
+            while len(self.errors_by_user) > MAX_ERROR_USERS:
+                self.errors_by_user.popitem(last=False)
+
+    def error_for(self, user: str) -> str | None:
+        """The last error of ``user``'s own requests at this node, if any."""
+        return self.errors_by_user.get(user)
 
     @property
     def mean_ms(self) -> float | None:
@@ -395,9 +420,9 @@ class LocalEngine:
                 ms = (time.perf_counter() - t0) * 1e3
                 ctx.add_timing(node.name, ms)
                 retry = attempt < pol.max_retries and op.idempotent and not streamed
-                stats.failures += 1
-                stats.last_status, stats.last_error = ("retry" if retry else "failed"), f"{type(exc).__name__}: {exc}"
-                record.status, record.duration_ms, record.error = stats.last_status, ms, stats.last_error
+                status, error = ("retry" if retry else "failed"), f"{type(exc).__name__}: {exc}"
+                stats.record_error(status, error, ctx.user)
+                record.status, record.duration_ms, record.error = status, ms, error
                 self._event(
                     p, ctx, node.name, "retry" if retry else "failed", duration_ms=ms, error=str(exc), attempt=attempt
                 )

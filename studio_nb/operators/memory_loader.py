@@ -18,4 +18,5 @@ class MemoryLoaderOp(Operator):
         self.store = self.need("memory")
 
     def process(self, msg: RoutedMessage) -> MemoryContext:
-        return self.store.load(msg.original.session_id, query=msg.content)
+        # sessions are per user (studio_nb.access): bob's "s1" must never load alice's "s1"
+        return self.store.load(msg.original.session_id, query=msg.content, user=msg.original.user)

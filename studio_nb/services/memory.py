@@ -18,7 +18,20 @@ so recall never re-embeds history.
 
 Each turn row also keeps the JSON trace of the turn (``save_trace``/``trace``: what every
 operator received and produced), so a past turn can be inspected, and replayed, after a
-restart. Databases made before that column existed get it when opened (``_migrate``).
+restart.
+
+**A session id is a name within its user's namespace**: alice's ``"s1"`` and bob's
+``"s1"`` are two sessions (the key is ``(user, session_id)``), so there is no session of
+another user to find, probe or claim — bob asking in ``"s1"`` talks in his own. Every
+method takes ``user``; ``user=None`` is a trusted in-process caller and means the
+``"local"`` namespace, the one notebooks, the CLI and ``Turn.new`` use by default
+(``studio_nb.access.LOCAL_USER``). Only ``sessions(user=None)`` lists every namespace.
+
+Databases made by older versions are brought up to this schema when opened
+(``_migrate``, in one transaction): the ``trace`` column is added, and sessions keyed by
+id alone are re-keyed by (user, id) — each keeps its one owner, so existing data dirs
+keep working. The file is created owner-only (``private_files``): its WAL holds the text
+of every recent turn.
 
 Loads are cached per session for ``ttl_s`` seconds (the pipeline loads memory on every
 request, often for the same session); a save or clear of a session drops its entries.
@@ -40,7 +53,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from studio_nb.access import check_session, unknown_session
+from studio_nb.access import LOCAL_USER, check_session, namespace
+from studio_nb.services import private_files
 from studio_nb.services.text import CJK_RUN, cjk_share
 from studio_nb.errors import ConfigError, StudioError
 
@@ -49,17 +63,19 @@ EMBED_TEXT_CHARS = 2000
 MAX_CACHED_SESSIONS = 256
 MAX_CACHED_QUERIES = 16
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY,
+#: the schema, one statement each (``_migrate`` runs them inside its transaction)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sessions (
     user       TEXT NOT NULL,
+    session_id TEXT NOT NULL,
     title      TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS turns (
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (user, session_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS turns (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
+    session_id TEXT NOT NULL,
     user       TEXT NOT NULL,
     question   TEXT NOT NULL,
     answer     TEXT NOT NULL,
@@ -68,13 +84,15 @@ CREATE TABLE IF NOT EXISTS turns (
     created_at REAL NOT NULL,
     request_id TEXT NOT NULL,
     embedding  BLOB,
-    trace      TEXT
-);
-CREATE INDEX IF NOT EXISTS turns_by_session ON turns(session_id, id);
-CREATE UNIQUE INDEX IF NOT EXISTS turns_by_request ON turns(session_id, request_id)
-    WHERE request_id != '';
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user, updated_at);
-"""
+    trace      TEXT,
+    FOREIGN KEY (user, session_id) REFERENCES sessions(user, session_id) ON DELETE CASCADE
+)""",
+    "CREATE INDEX IF NOT EXISTS turns_by_session ON turns(user, session_id, id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS turns_by_request ON turns(user, session_id, request_id) WHERE request_id != ''",
+    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user, updated_at)",
+)
+#: the indexes of the schema before sessions were keyed by user (dropped by the migration)
+_OLD_INDEXES = ("turns_by_session", "turns_by_request", "sessions_by_user")
 
 _TURN_COLUMNS = "id, session_id, user, question, answer, intent, sources, created_at, request_id"
 
@@ -106,7 +124,7 @@ class Turn:
         question: str,
         answer: str,
         *,
-        user: str = "local",
+        user: str = LOCAL_USER,
         intent: str = "GENERAL_CHAT",
         sources: tuple[dict, ...] | list[dict] = (),
         request_id: str | None = None,
@@ -211,19 +229,20 @@ class MemoryStore:
         self.min_score = min_score
         self._clock = clock
         self._lock = threading.RLock()
-        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], _CacheEntry] = OrderedDict()  # (user, session) -> loads
         self.cache_hits = 0
         self.cache_misses = 0
         self._writes = 0  # bumped by every save/clear; a load caches only if it saw none
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_files.sqlite_file(self.path)  # 0600 before SQLite makes its -wal/-shm with the same mode
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        _wal(self._conn)
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=30000")
-        self._conn.executescript(_SCHEMA)
         self._migrate()
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
 
     def __repr__(self) -> str:
         return (f"MemoryStore({str(self.path)!r}, window={self.window}, recall_k={self.recall_k}, "
@@ -242,30 +261,27 @@ class MemoryStore:
     # -- writing ----------------------------------------------------------------
 
     def save_turn(self, turn: Turn) -> Turn:
-        """Store ``turn`` and return it with its ``id``; durable on disk when this returns.
+        """Store ``turn`` in session ``(turn.user, turn.session_id)`` and return it with its
+        ``id``; durable on disk when this returns.
 
         Saving twice with the same ``request_id`` (a retried saver) returns the stored
-        turn instead of a duplicate. A session belongs to the user who saved its first
-        turn; another user's turn raises UnknownSessionError.
+        turn instead of a duplicate. The first turn of a session creates it.
         """
         sources_json = self._check(turn)
         blob = self._embed_blob(_turn_text(turn.question, turn.answer))
+        key = (turn.user, turn.session_id)
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute("SELECT user FROM sessions WHERE session_id = ?", (turn.session_id,)).fetchone()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO sessions(session_id, user, title, created_at, updated_at) VALUES (?,?,?,?,?)",
-                        (turn.session_id, turn.user, _title(turn.question), turn.created_at, turn.created_at),
-                    )
-                elif row[0] != turn.user:
-                    raise unknown_session(turn.session_id)  # same answer as a missing session
+                conn.execute(
+                    "INSERT OR IGNORE INTO sessions(user, session_id, title, created_at, updated_at) VALUES (?,?,?,?,?)",
+                    (*key, _title(turn.question), turn.created_at, turn.created_at),
+                )
                 if turn.request_id:
                     dup = conn.execute(
-                        f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? AND request_id = ?",
-                        (turn.session_id, turn.request_id),
+                        f"SELECT {_TURN_COLUMNS} FROM turns WHERE user = ? AND session_id = ? AND request_id = ?",
+                        (*key, turn.request_id),
                     ).fetchone()
                     if dup is not None:
                         conn.execute("ROLLBACK")
@@ -277,33 +293,35 @@ class MemoryStore:
                      turn.created_at, turn.request_id, blob),
                 )
                 conn.execute(
-                    "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE session_id = ?",
-                    (turn.created_at, turn.session_id),
+                    "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE user = ? AND session_id = ?",
+                    (turn.created_at, *key),
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            self._invalidate(turn.session_id)
+            self._invalidate(key)
         return replace(turn, id=cur.lastrowid)
 
-    def save_trace(self, session_id: str, request_id: str, trace: dict | str) -> bool:
+    def save_trace(self, session_id: str, request_id: str, trace: dict | str, *, user: str | None = None) -> bool:
         """Keep the JSON trace of a saved turn with it; False if there is no such turn."""
         text = trace if isinstance(trace, str) else json.dumps(trace, ensure_ascii=False)
         with self._lock:
-            cur = self._conn.execute("UPDATE turns SET trace = ? WHERE session_id = ? AND request_id = ?",
-                                     (text, session_id, request_id))
+            cur = self._conn.execute(
+                "UPDATE turns SET trace = ? WHERE user = ? AND session_id = ? AND request_id = ?",
+                (text, namespace(user), session_id, request_id))
         return cur.rowcount > 0
 
     def trace(self, session_id: str, request_id: str | None = None, *,
               user: str | None = None) -> tuple[Turn, dict | None] | None:
         """The turn ``request_id`` of a session (default: its last) and its stored trace
         (None for turns saved before traces were kept); None if there is no such turn."""
-        sql = f"SELECT {_TURN_COLUMNS}, trace FROM turns WHERE session_id = ?"
-        args: tuple = (session_id,)
+        ns = namespace(user)
+        sql = f"SELECT {_TURN_COLUMNS}, trace FROM turns WHERE user = ? AND session_id = ?"
+        args: tuple = (ns, session_id)
         if request_id is not None:
-            sql, args = sql + " AND request_id = ?", (session_id, request_id)
+            sql, args = sql + " AND request_id = ?", (*args, request_id)
         with self._lock:
             self._require(session_id, user)
             row = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
@@ -313,57 +331,59 @@ class MemoryStore:
 
     def clear(self, session_id: str, *, user: str | None = None) -> int:
         """Delete a session and its turns; returns how many turns were deleted."""
+        key = (namespace(user), session_id)
         with self._lock:
             self._require(session_id, user)
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                n = conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,)).rowcount
-                conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+                n = conn.execute("DELETE FROM turns WHERE user = ? AND session_id = ?", key).rowcount
+                conn.execute("DELETE FROM sessions WHERE user = ? AND session_id = ?", key)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._invalidate(session_id)
+            self._invalidate(key)
         return n
 
     # -- reading ----------------------------------------------------------------
 
-    def load(self, session_id: str, query: str | None = None) -> MemoryContext:
+    def load(self, session_id: str, query: str | None = None, *, user: str | None = None) -> MemoryContext:
         """The last ``window`` turns (oldest first) and up to ``recall_k`` relevant older ones.
 
         Recalled turns come oldest first too, so the prompt reads as a timeline. An unknown
         session is simply empty: a first message has no memory yet.
         """
+        key = (namespace(user), session_id)
         now = self._clock()
         with self._lock:
-            entry = self._cache.get(session_id)
+            entry = self._cache.get(key)
             if entry is not None and entry.expires > now and query in entry.contexts:
-                self._cache.move_to_end(session_id)
+                self._cache.move_to_end(key)
                 self.cache_hits += 1
                 return entry.contexts[query]
             self.cache_misses += 1
             generation = self._writes
             rows = self._conn.execute(
-                f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                (session_id, self.window),
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE user = ? AND session_id = ? ORDER BY id DESC LIMIT ?",
+                (*key, self.window),
             ).fetchall()
         recent = tuple(_row_turn(r) for r in reversed(rows))
         recalled: tuple[Turn, ...] = ()
         if query and self.recall_k:
             before = recent[0].id if recent else None
-            recalled = self._recall(session_id, query, before)
+            recalled = self._recall(key, query, before)
         ctx = MemoryContext(recent, recalled)
         with self._lock:
             if generation != self._writes:  # a save landed while we read: don't cache stale data
                 return ctx
-            entry = self._cache.get(session_id)
+            entry = self._cache.get(key)
             if entry is None or entry.expires <= now:
-                entry = self._cache[session_id] = _CacheEntry(now + self.ttl_s)
+                entry = self._cache[key] = _CacheEntry(now + self.ttl_s)
             if len(entry.contexts) >= MAX_CACHED_QUERIES:
                 entry.contexts.pop(next(iter(entry.contexts)))
             entry.contexts[query] = ctx
-            self._cache.move_to_end(session_id)
+            self._cache.move_to_end(key)
             while len(self._cache) > MAX_CACHED_SESSIONS:
                 self._cache.popitem(last=False)
         return ctx
@@ -373,33 +393,38 @@ class MemoryStore:
         with self._lock:
             self._require(session_id, user)
             rows = self._conn.execute(
-                f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY id", (session_id,)
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE user = ? AND session_id = ? ORDER BY id",
+                (namespace(user), session_id),
             ).fetchall()
         return [_row_turn(r) for r in rows]
 
     def sessions(self, user: str | None = None) -> list[SessionInfo]:
-        """Sessions (of ``user``, or everyone's), most recently updated first."""
+        """Sessions of ``user``, most recently updated first; ``None``: every user's (each
+        with its ``user``: the one call that looks across namespaces, for the data dir's owner)."""
         sql = ("SELECT s.session_id, s.user, s.title, s.created_at, s.updated_at,"
-               " (SELECT count(*) FROM turns t WHERE t.session_id = s.session_id) FROM sessions s")
+               " (SELECT count(*) FROM turns t WHERE t.user = s.user AND t.session_id = s.session_id)"
+               " FROM sessions s")
         args: tuple = ()
         if user is not None:
             sql += " WHERE s.user = ?"
             args = (user,)
         with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY s.updated_at DESC, s.session_id", args).fetchall()
+            rows = self._conn.execute(sql + " ORDER BY s.updated_at DESC, s.session_id, s.user", args).fetchall()
         return [SessionInfo(*r) for r in rows]
 
-    def owner(self, session_id: str) -> str | None:
+    def exists(self, session_id: str, user: str | None = None) -> bool:
+        """Whether ``user`` (None: ``"local"``) has a session called ``session_id``."""
         with self._lock:
-            row = self._conn.execute("SELECT user FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-        return row[0] if row else None
+            row = self._conn.execute("SELECT 1 FROM sessions WHERE user = ? AND session_id = ?",
+                                     (namespace(user), session_id)).fetchone()
+        return row is not None
 
     def export(self, session_id: str, fmt: str = "markdown", *, user: str | None = None) -> str:
         """The whole session as Markdown (for people) or JSON (for programs)."""
         if fmt not in ("markdown", "json"):
             raise ConfigError(f"unknown export format {fmt!r}; use 'markdown' or 'json'")
         turns = self.history(session_id, user=user)
-        info = next(s for s in self.sessions(self.owner(session_id)) if s.session_id == session_id)
+        info = next(s for s in self.sessions(namespace(user)) if s.session_id == session_id)
         if fmt == "json":
             return json.dumps({"session": asdict(info), "turns": [t.to_dict() for t in turns]},
                               ensure_ascii=False, indent=2)
@@ -416,26 +441,57 @@ class MemoryStore:
     # -- internals --------------------------------------------------------------
 
     def _require(self, session_id: str, user: str | None) -> None:
-        check_session(self, session_id, user, must_exist=True)  # the one ownership rule
+        check_session(self, session_id, user, must_exist=True)  # the one rule (studio_nb.access)
 
     def _migrate(self) -> None:
-        """Bring a database made by an older studio-nb up to this schema (idempotent; two
-        processes opening it at once both succeed)."""
-        conn = self._conn
-        if "trace" in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if "trace" not in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}:
-                conn.execute("ALTER TABLE turns ADD COLUMN trace TEXT")  # no rewrite: old rows read NULL
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """Bring a database made by an older studio-nb up to this schema, in one
+        transaction (idempotent; two processes opening it at once both succeed).
 
-    def _invalidate(self, session_id: str) -> None:
+        Up to now sessions were keyed by id alone, each with one owner: the tables are
+        rebuilt keyed by (user, id), every row and turn id kept (the turns' ids are also
+        their order and the vector labels nothing else uses). Databases from before traces
+        were kept have no ``trace`` column: their turns get NULL.
+        """
+        conn = self._conn
+        if not self._old_schema():
+            return
+        conn.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction; the rebuild moves both tables
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._old_schema():  # another process may have migrated it while we waited
+                    has_trace = "trace" in {r[1] for r in conn.execute("PRAGMA table_info(turns)")}
+                    for name in _OLD_INDEXES:
+                        conn.execute(f"DROP INDEX IF EXISTS {name}")
+                    conn.execute("ALTER TABLE sessions RENAME TO sessions_v1")
+                    conn.execute("ALTER TABLE turns RENAME TO turns_v1")
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO sessions(user, session_id, title, created_at, updated_at)"
+                                 " SELECT user, session_id, title, created_at, updated_at FROM sessions_v1")
+                    conn.execute(
+                        f"INSERT INTO turns({_TURN_COLUMNS}, embedding, trace)"
+                        " SELECT t.id, t.session_id, s.user, t.question, t.answer, t.intent,"
+                        " t.sources, t.created_at, t.request_id, t.embedding, "
+                        + ("t.trace" if has_trace else "NULL")
+                        + " FROM turns_v1 t JOIN sessions_v1 s ON s.session_id = t.session_id")
+                    conn.execute("DROP TABLE turns_v1")
+                    conn.execute("DROP TABLE sessions_v1")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
+
+    def _old_schema(self) -> bool:
+        """True for a database whose sessions are keyed by id alone (before namespaces)."""
+        keys = {r[1] for r in self._conn.execute("PRAGMA table_info(sessions)") if r[5]}
+        return bool(keys) and keys != {"user", "session_id"}
+
+    def _invalidate(self, key: tuple[str, str]) -> None:
         self._writes += 1
-        self._cache.pop(session_id, None)
+        self._cache.pop(key, None)
 
     @staticmethod
     def _check(turn: Turn) -> str:
@@ -463,13 +519,14 @@ class MemoryStore:
         vec = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
         return vec.tobytes()
 
-    def _recall(self, session_id: str, query: str, before_id: int | None) -> tuple[Turn, ...]:
+    def _recall(self, key: tuple[str, str], query: str, before_id: int | None) -> tuple[Turn, ...]:
         if before_id is None:
             return ()
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_TURN_COLUMNS}, embedding FROM turns WHERE session_id = ? AND id < ? ORDER BY id",
-                (session_id, before_id),
+                f"SELECT {_TURN_COLUMNS}, embedding FROM turns WHERE user = ? AND session_id = ? AND id < ?"
+                " ORDER BY id",
+                (*key, before_id),
             ).fetchall()
         if not rows:
             return ()
@@ -506,6 +563,21 @@ class MemoryStore:
         dense = mat @ q
         w = 1.0 if self.multilingual else 1.0 - cjk_share(query)
         return [w * float(d) + (1.0 - w) * s for d, s in zip(dense, lexical)]
+
+
+def _wal(conn: sqlite3.Connection, timeout_s: float = 30.0) -> None:
+    """Switch ``conn`` to WAL. Two processes opening a database that is not in WAL mode yet
+    (a new one, or one an older tool wrote) race for the switch, and SQLite answers the
+    loser "database is locked" at once, without waiting in its busy handler: so wait here."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _title(question: str) -> str:

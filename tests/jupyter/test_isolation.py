@@ -194,14 +194,14 @@ async def test_f6_foreign_and_missing_sessions_answer_alike_everywhere(jp_fetch,
                 for m, p in (("GET", ()), ("GET", ("export",)), ("DELETE", ()))]
         seen[sid] = [(f["code"], f["message"].replace(sid, "<id>")) for f in (clear, *rest)]
     assert seen["alice-f6"] == seen["nobody-f6"] and {c for c, _ in seen["alice-f6"]} == {"unknown_session"}
-    # a chat or a session toggle in her session gets that same answer (a new id would start his own)
+    # a chat or a session toggle on that id is his own session (issue #21 F7: ids are per user)
     await bob.send({"message": "show me", "session_id": "alice-f6", "request_id": "c1"})
     chat = (await bob.until_done("c1"))[-1]
-    toggle = await api(jp_fetch, "pipeline", "nodes", "knowledge_rag", method="PUT", headers=BOB, expect=404,
+    toggle = await api(jp_fetch, "pipeline", "nodes", "knowledge_rag", method="PUT", headers=BOB,
                        body=json.dumps({"enabled": False, "session_id": "alice-f6"}))
-    for answer in (chat, toggle):
-        assert (answer["code"], answer["message"].replace("alice-f6", "<id>")) == seen["nobody-f6"][0]
+    assert chat["type"] == "done" and "heron" not in json.dumps(chat) and toggle["disabled"] == ["knowledge_rag"]
     assert len((await api(jp_fetch, "sessions", "alice-f6", headers=ALICE))["turns"]) == 1
+    assert [t["user"] for t in (await api(jp_fetch, "sessions", "alice-f6", headers=BOB))["turns"]] == ["bob"]
 
 
 # ---------------------------------------------------------------- F7

@@ -27,7 +27,7 @@ def _writer(db: Path, prefix: str, count: int) -> subprocess.Popen:
 def _check_acked(store: MemoryStore, prefix: str, acked: dict[int, int]) -> None:
     by_id = {}
     for s in store.sessions(user=prefix):
-        for t in store.history(s.session_id):
+        for t in store.history(s.session_id, user=s.user):
             by_id[t.id] = t
     for n, turn_id in acked.items():
         session, question, answer = payload(prefix, n)
@@ -58,7 +58,7 @@ def test_acknowledged_turns_survive_kill_9(tmp_path):
     store = MemoryStore(db)
     _check_acked(store, "crash", acked)
     # the child may have saved more than we read before the kill; those are whole and gapless
-    saved = [t for s in store.sessions(user="crash") for t in store.history(s.session_id)]
+    saved = [t for s in store.sessions(user="crash") for t in store.history(s.session_id, user=s.user)]
     assert len(saved) >= 60
     assert sorted(int(t.request_id.split("-")[1]) for t in saved) == list(range(len(saved)))
     _check_acked(store, "crash", {int(t.request_id.split("-")[1]): t.id for t in saved})
@@ -106,12 +106,12 @@ def test_concurrent_writer_threads_lose_nothing(tmp_path):
     for w in workers:
         w.join(timeout=120)
     assert not errors, errors
-    shared = store.history("shared")
+    shared = store.history("shared", user="u")
     assert len(shared) == threads * per_thread
     assert len({t.id for t in shared}) == len(shared)
     for k in range(threads):
-        own = store.history(f"own-{k}")
+        own = store.history(f"own-{k}", user="u")
         assert [t.question for t in own] == [f"t{k} q{i}" for i in range(per_thread)]
         mine = [t.question for t in shared if t.question.startswith(f"t{k} ")]
         assert mine == [f"t{k} q{i}" for i in range(per_thread)]  # per-thread order kept
-    assert [t.id for t in store.load("shared").recent] == [t.id for t in shared[-5:]]
+    assert [t.id for t in store.load("shared", user="u").recent] == [t.id for t in shared[-5:]]

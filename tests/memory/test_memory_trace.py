@@ -31,12 +31,12 @@ def test_an_old_database_gains_the_trace_column_and_keeps_its_turns(tmp_path):
     try:
         columns = [r[1] for r in store._conn.execute("PRAGMA table_info(turns)")]
         assert columns[-1] == "trace"
-        (old,) = store.history("old")
+        (old,) = store.history("old", user="alice")
         assert (old.question, old.answer, old.request_id) == ("old question", "old answer", "r-old")
-        turn, trace = store.trace("old")
+        turn, trace = store.trace("old", user="alice")
         assert turn.request_id == "r-old" and trace is None  # saved before traces were kept
-        assert store.save_trace("old", "r-old", {"records": [], "format": 1})
-        assert again.trace("old", "r-old")[1] == {"records": [], "format": 1}
+        assert store.save_trace("old", "r-old", {"records": [], "format": 1}, user="alice")
+        assert again.trace("old", "r-old", user="alice")[1] == {"records": [], "format": 1}
     finally:
         store.close()
         again.close()
@@ -47,14 +47,16 @@ def test_traces_follow_their_turn_and_the_ownership_rule(tmp_path):
     try:
         first = store.save_turn(Turn.new("s", "q1", "a1", user="alice", request_id="r1"))
         store.save_turn(Turn.new("s", "q2", "a2", user="alice", request_id="r2"))
-        assert store.save_trace("s", "r1", {"records": [1]}) and store.save_trace("s", "r2", '{"records": [2]}')
-        assert not store.save_trace("s", "missing", {"records": []})
+        assert store.save_trace("s", "r1", {"records": [1]}, user="alice")
+        assert store.save_trace("s", "r2", '{"records": [2]}', user="alice")
+        assert not store.save_trace("s", "missing", {"records": []}, user="alice")
+        assert not store.save_trace("s", "r1", {"records": ["bob's"]}, user="bob")  # not his turn
         assert store.trace("s", user="alice")[1] == {"records": [2]}  # the session's last turn
         turn, trace = store.trace("s", "r1", user="alice")
         assert turn.id == first.id and trace == {"records": [1]}
         assert store.trace("s", "nope", user="alice") is None
         with pytest.raises(UnknownSessionError):
             store.trace("s", user="bob")  # someone else's session looks like no session
-        assert [t.question for t in store.history("s")] == ["q1", "q2"]  # history stays light
+        assert [t.question for t in store.history("s", user="alice")] == ["q1", "q2"]  # history stays light
     finally:
         store.close()

@@ -117,11 +117,14 @@ def test_bad_input_gets_clear_errors(studio):
 
 
 def test_sessions_belong_to_their_user(studio):
+    """A session id is a name within its user's namespace: bob's turn in alice's id is his own."""
     session = sid("owned")
     studio.chat("compute 2*3", session_id=session, user="alice")
+    studio.chat("compute 2*4", session_id=session, user="bob")
+    assert [t.question for t in studio.memory.history(session, user="alice")] == ["compute 2*3"]
+    assert [t.question for t in studio.memory.history(session, user="bob")] == ["compute 2*4"]
     with pytest.raises(UnknownSessionError):
-        studio.chat("compute 2*4", session_id=session, user="bob")
-    assert studio.memory.owner(session) == "alice"
+        studio.memory.history(session, user="mallory")
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

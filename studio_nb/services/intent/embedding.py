@@ -100,9 +100,12 @@ class PrototypeScorer:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from studio_nb.services import private_files
+
+            private_files.make_dir(path.parent)  # in the data dir: owner-only, like the rest of it
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, matrix, allow_pickle=False)
+            os.chmod(tmp, private_files.FILE_MODE)
             os.replace(tmp, path)  # readers see a whole file or none
         except OSError:  # a read-only data dir only costs the cache
             pass

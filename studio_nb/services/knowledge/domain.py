@@ -4,6 +4,8 @@ Layout under ``data_dir/knowledge/<name>/``: ``chunks.sqlite3`` (truth), ``vecto
 and ``vectors.gen`` (the store generation the graph matches). A write bumps the store's
 generation before touching chunks and stamps the graph after saving it, so a crash in
 between is detected at the next load and the graph is rebuilt from the stored vectors.
+The folder and every file in it are owner-only (``private_files``): they hold the text
+of what was ingested, a user's private upload included.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from studio_nb.errors import ConfigError
+from studio_nb.services import private_files
 from studio_nb.services.knowledge.bm25 import BM25Index
 from studio_nb.services.knowledge.rwlock import RWLock
 from studio_nb.services.knowledge.store import ChunkStore, NewChunk
@@ -41,7 +44,7 @@ class Domain:
     @classmethod
     def open(cls, name: str, path: Path, dim: int | None = None, model: str = "", owner: str = "") -> "Domain":
         """Open (creating when ``dim`` is given, owned by ``owner``) and load a domain's indexes."""
-        path.mkdir(parents=True, exist_ok=True)
+        private_files.make_dir(path)
         store = ChunkStore(path / STORE_FILE, name)
         stored_dim = store.get_meta("dim")
         if stored_dim is None:
@@ -82,7 +85,7 @@ class Domain:
 
     def _save_vectors(self) -> None:
         self.vectors.save(self.path / INDEX_FILE)
-        (self.path / GEN_FILE).write_text(self.store.get_meta("generation", "0"))
+        private_files.write_file(self.path / GEN_FILE, self.store.get_meta("generation", "0"))
 
     def close(self) -> None:
         self.store.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from studio_nb.errors import ConfigError, ForbiddenError
+from studio_nb.services import private_files
 from studio_nb.services.knowledge import lexical_tokens
 from studio_nb.services.knowledge.bm25 import union_idf
 from studio_nb.services.knowledge.domain import STORE_FILE, Domain
@@ -106,7 +107,7 @@ class KnowledgeManager:
         with self._lock:
             if self._warm:
                 return
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_files.make_dir(self.root)  # owner-only: a private upload's chunks live under it
             for sub in sorted(self.root.iterdir()):
                 if sub.name not in self._domains and (sub / STORE_FILE).exists() and _NAME.match(sub.name):
                     self._domains[sub.name] = Domain.open(sub.name, sub)

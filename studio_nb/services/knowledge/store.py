@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio_nb.services import private_files
 from studio_nb.services.knowledge.types import Chunk, Piece
 
 _SCHEMA = """
@@ -51,6 +52,7 @@ class ChunkStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        private_files.sqlite_file(self.path)  # 0600, so SQLite's -wal/-shm are born 0600 too
         with self._conn() as db:
             db.executescript(_SCHEMA)
 

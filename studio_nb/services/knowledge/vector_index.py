@@ -3,7 +3,8 @@
 hnswlib cannot delete, only hide (``mark_deleted``); replaced chunks get new row ids, so
 labels are never reused. The graph is rebuilt from the vectors kept in SQLite when it is
 missing, stale, or mostly hidden elements. Saving writes a temporary file and renames it,
-so a crash never leaves a torn index. hnswlib is imported lazily.
+so a crash never leaves a torn index; the file is made owner-only before it is renamed into
+place (hnswlib creates it with the umask's mode). hnswlib is imported lazily.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from studio_nb.services import private_files
 
 
 class VectorIndex:
@@ -51,6 +54,7 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")
         self._index.save_index(str(tmp))
+        os.chmod(tmp, private_files.FILE_MODE)
         os.replace(tmp, path)
 
     @property
