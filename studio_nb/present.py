@@ -12,6 +12,7 @@ synthesis, and a visible mark for every generated sentence that was dropped.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable
@@ -164,6 +165,43 @@ def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
 
 
 # ---------------------------------------------------------------------- HTML
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)\s*$")  # the Studio page's rule (markdown.js)
+_CODE_STYLE = "background:rgba(127,127,127,.12);padding:4px 8px;margin:4px 0;overflow-x:auto"
+
+
+def text_html(text: str) -> str:
+    """``text`` escaped, with its fenced code blocks as ``<pre><code>``.
+
+    A synthesis is Markdown; shown as plain text, a code block in it was literal ```
+    lines around code. Only fences are rendered (the rest stays escaped text), and an
+    unclosed fence (still streaming, or cut off) runs to the end, as on the Studio page.
+    """
+    out: list[str] = []
+    lines: list[str] = []  # the prose run or the code block being read
+    fence = lang = ""
+
+    def flush() -> None:
+        if fence:
+            cls = f" class='language-{escape(lang)}'" if lang else ""
+            body = escape("\n".join(lines))
+            out.append(f"<pre class='studio-code' style='{_CODE_STYLE}'><code{cls}>{body}</code></pre>")
+        elif "".join(lines).strip():
+            out.append(escape("\n".join(lines).strip("\n")))
+        lines.clear()
+
+    for line in text.split("\n"):
+        if fence and line.strip().startswith(fence):
+            flush()
+            fence = lang = ""
+        elif not fence and (m := _FENCE.match(line)):
+            flush()
+            fence, lang = m.groups()
+        else:
+            lines.append(line)
+    flush()
+    return "".join(out)
+
+
 def html(obj: Any, *, trace: bool = False) -> str:
     """The turn as safe HTML (every text escaped), for widgets."""
     view = _view(obj)
@@ -183,7 +221,7 @@ def html(obj: Any, *, trace: bool = False) -> str:
     synthesis = resp.synthesis if resp is not None else view.text
     cursor = "" if resp is not None else (f" <i>({escape(view.note)})</i>" if view.note else CURSOR)
     if synthesis or cursor:
-        out.append(f"<div class='studio-synthesis' style='white-space:pre-wrap'>{escape(synthesis)}{cursor}</div>")
+        out.append(f"<div class='studio-synthesis' style='white-space:pre-wrap'>{text_html(synthesis)}{cursor}</div>")
     if resp is not None:
         for d in resp.dropped:
             out.append(
