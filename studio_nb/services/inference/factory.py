@@ -20,10 +20,12 @@ from studio_nb.services.inference.base import InferenceClient
 from studio_nb.services.inference.llama_local import LlamaCppClient
 from studio_nb.services.inference.managed import ManagedModelClient
 from studio_nb.services.inference.openai_compat import OpenAICompatibleClient
+from studio_nb.services.inference.scripted import ScriptedClient
 
 BACKENDS: dict[str, type[InferenceClient]] = {
     "llama_cpp": ManagedModelClient,
     "openai": OpenAICompatibleClient,
+    "scripted": ScriptedClient,  # answers from a script: tests of logic that is not about the model
 }
 #: the local backend's ``isolation`` setting -> client class
 ISOLATION: dict[str, type[InferenceClient]] = {"process": ManagedModelClient, "inline": LlamaCppClient}
