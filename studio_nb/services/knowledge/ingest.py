@@ -14,6 +14,11 @@ longest first (as sentence-transformers itself orders a batch: less padding), in
 slices under one progress bar. Meanwhile a second thread cuts the same chunks into BM25
 terms (jieba for Chinese): torch releases the GIL while it computes, so the lexical index
 costs almost nothing on top of the embedding (bench/retrieval.py: ingest vs raw encode).
+
+With ``limits`` (what a server passes for an upload, limits.py) an ingest that would cost
+too much stops before anything is embedded — files are counted as they are split,
+chunks after each file — and stores nothing; ``control`` cancels it between files and
+embedding slices and sees its progress. Without them it runs as it always did.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 from studio_nb.errors import ConfigError
 from studio_nb.services.knowledge.domain import Domain
 from studio_nb.services.knowledge.ignore import IgnoreRules, walk_files
+from studio_nb.services.knowledge.limits import IngestControl, IngestLimits
 from studio_nb.services.knowledge.lexical_tokens import tokenize
 from studio_nb.services.knowledge.split_text import SplitConfig
 from studio_nb.services.knowledge.splitters import SkipFile, split_file, supported
@@ -60,11 +66,14 @@ def _targets(path: Path) -> tuple[Path, list[tuple[Path, str]], bool]:
     raise ConfigError(f"cannot ingest {path}: no such file or folder; fix: pass an existing file or folder path")
 
 
-def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig, errors: list[str]):
+def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig, errors: list[str],
+          limits: IngestLimits, control: IngestControl | None):
     """Hash every file; split the new or changed ones. Returns (pending, unchanged, seen)."""
     pending: list[_Pending] = []
-    unchanged, seen = 0, set()
-    for file, rel in files:
+    unchanged, seen, chunks = 0, set(), 0
+    for n, (file, rel) in enumerate(files):
+        if control is not None:
+            control.progress("reading", n, len(files))
         seen.add(rel)
         try:
             data = file.read_bytes()
@@ -76,15 +85,18 @@ def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig
             unchanged += 1
             continue
         try:
-            pieces = split_file(file, data, cfg)
+            pieces = split_file(file, data, cfg, limits, control, rel)
         except SkipFile as exc:
             errors.append(f"{rel}: {exc}")
             continue
+        chunks += len(pieces)
+        limits.check("max_chunks", chunks, f"the files up to {rel} make {chunks:,} chunks")
         pending.append(_Pending(rel, digest, len(data), pieces))
     return pending, unchanged, seen
 
 
-def _embed(texts: list[str], embedder, batch_size: int, progress: bool) -> np.ndarray:
+def _embed(texts: list[str], embedder, batch_size: int, progress: bool,
+           control: IngestControl | None = None) -> np.ndarray:
     """Vectors of ``texts`` in their order, embedded longest-first in slices."""
     from tqdm.auto import tqdm
 
@@ -93,6 +105,8 @@ def _embed(texts: list[str], embedder, batch_size: int, progress: bool) -> np.nd
     step = batch_size * 8
     with tqdm(total=len(texts), desc="embedding chunks", unit="chunk", disable=not progress or not texts) as bar:
         for lo in range(0, len(order), step):
+            if control is not None:
+                control.progress("embedding", lo, len(texts))
             idx = order[lo : lo + step]
             out[idx] = embedder.encode([texts[i] for i in idx], batch_size=batch_size, progress=False)
             bar.update(len(idx))
@@ -101,35 +115,47 @@ def _embed(texts: list[str], embedder, batch_size: int, progress: bool) -> np.nd
 
 def ingest_path(
     domain: Domain, path: Path, embedder, cfg: SplitConfig, *, progress: bool = True, batch_size: int = 32,
-    mirror: bool = False,
+    mirror: bool = False, limits: IngestLimits | None = None, control: IngestControl | None = None,
 ) -> IngestReport:
     """Bring ``domain`` in line with the files at ``path`` (see the module docstring)."""
-    with domain.ingest_lock:
-        return _ingest(domain, path, embedder, cfg, progress, batch_size, mirror)
+    while not domain.ingest_lock.acquire(timeout=0.25):  # another ingest of this domain runs
+        if control is not None:
+            control.progress("waiting", 0, 0)
+    try:
+        return _ingest(domain, path, embedder, cfg, progress, batch_size, mirror, limits or IngestLimits(), control)
+    finally:
+        domain.ingest_lock.release()
 
 
 def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bool, batch_size: int,
-            mirror: bool) -> IngestReport:
+            mirror: bool, limits: IngestLimits, control: IngestControl | None) -> IngestReport:
     t0 = time.perf_counter()
     path = Path(path).expanduser().resolve()
     root, files, is_folder = _targets(path)
     known = domain.store.file_hashes(str(root))
     errors: list[str] = []
-    pending, unchanged, seen = _read(files, known, cfg, errors)
+    pending, unchanged, seen = _read(files, known, cfg, errors, limits, control)
     removed = sorted(s for s in known if s not in seen) if is_folder else []
 
     # chunks whose text is unchanged keep their vectors; the rest are embedded once each
     texts = [[embed_text(p.source, piece) for piece in p.pieces] for p in pending]
     hashes = [[hashlib.sha256(t.encode()).hexdigest()[:32] for t in ts] for ts in texts]
     reuse: dict[str, np.ndarray] = {}
+    replaced = 0
     for p in pending:
         if p.source in known:
-            reuse.update(domain.store.old_vectors(str(root), p.source))
+            old = domain.store.old_vectors(str(root), p.source)
+            replaced += len(old)
+            reuse.update(old)
+    if limits.max_user_chunks is not None:
+        after = limits.user_chunks + sum(len(p.pieces) for p in pending) - replaced
+        limits.check("max_user_chunks", after, f"this ingest would bring your domains to {after:,} chunks "
+                     f"(they hold {limits.user_chunks:,})")
     todo = sorted({h: t for ts, hs in zip(texts, hashes) for t, h in zip(ts, hs) if h not in reuse}.items())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ingest-terms") as pool:
         terms = pool.submit(lambda: [[tokenize(t) for t in ts] for ts in texts])  # beside the embedding
         if todo:
-            vecs = _embed([t for _, t in todo], embedder, batch_size, progress)
+            vecs = _embed([t for _, t in todo], embedder, batch_size, progress, control)
             reuse.update({h: v for (h, _), v in zip(todo, vecs)})
         tokens = terms.result()
 
@@ -137,6 +163,8 @@ def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bo
     for p, ts, hs, toks in zip(pending, texts, hashes, tokens):
         new = [NewChunk(piece, h, tok, reuse[h]) for piece, h, tok in zip(p.pieces, hs, toks)]
         changed.append((p.source, p.hash, p.size, new))
+    if control is not None:
+        control.progress("saving", len(changed), len(changed))  # the last point where it can stop
     added, dropped = domain.apply(str(root), changed, removed)
     n_removed = len(removed)
     for other in domain.store.roots() if mirror else ():

@@ -29,6 +29,7 @@ from studio_nb.services.knowledge.bm25 import union_idf
 from studio_nb.services.knowledge.domain import STORE_FILE, Domain
 from studio_nb.services.knowledge.fusion import METHODS, dense_weight, fuse
 from studio_nb.services.knowledge.ingest import ingest_path
+from studio_nb.services.knowledge.limits import IngestControl, IngestLimits
 from studio_nb.services.knowledge.split_text import SplitConfig
 from studio_nb.services.knowledge.types import DomainInfo, IngestReport, SearchHit
 
@@ -209,18 +210,28 @@ class KnowledgeManager:
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
-               admin: bool = False, shared: bool = False, mirror: bool = False) -> IngestReport:
+               admin: bool = False, shared: bool = False, mirror: bool = False, limits: IngestLimits | None = None,
+               control: IngestControl | None = None) -> IngestReport:
         """Index a file or folder into ``domain`` (created on first use), incrementally.
 
         A domain created by a named ``user`` is private to them, unless an ``admin`` asks
         for a ``shared`` one; ``user=None`` (notebook, CLI) creates shared domains.
         ``mirror``: the domain keeps only what is at ``path`` (files from other roots go).
+        ``limits`` bound what the ingest may cost (LimitExceeded, nothing stored) and
+        ``control`` cancels it or watches it (see limits.py); a server passes both.
         """
         _check_name(domain)
         self.warm_up()
         dom = self._domain_for_write(domain, user, admin=admin, shared=shared)
         return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress, batch_size=self.batch_size,
-                           mirror=mirror)
+                           mirror=mirror, limits=limits, control=control)
+
+    def owned_chunks(self, user: str) -> int:
+        """How many chunks the domains private to ``user`` hold (what a per-user limit counts)."""
+        self.warm_up()
+        with self._lock:
+            doms = [d for d in self._domains.values() if d.owner == user]
+        return sum(d.store.counts()[1] for d in doms)
 
     # -- search -----------------------------------------------------------------------
     def mentions(self, text: str, domains: Iterable[str] | None = None, max_share: float = 0.2) -> list[str]:

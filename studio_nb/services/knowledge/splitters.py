@@ -2,7 +2,9 @@
 
 One table maps suffixes to splitters so adding a format is one line. Decoding is strict
 UTF-8 (with or without BOM): a file that is binary or in another encoding is refused with
-a reason rather than indexed as mojibake.
+a reason rather than indexed as mojibake. With limits, a text file's characters are
+counted before it is split; a PDF's pages, content and characters as it is read
+(split_pdf.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from studio_nb.services.knowledge.limits import IngestControl, IngestLimits
 from studio_nb.services.knowledge.split_data import split_json, split_yaml
 from studio_nb.services.knowledge.split_markdown import split_markdown, split_rst
 from studio_nb.services.knowledge.split_notebook import split_notebook
@@ -57,20 +60,24 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def split_file(path: Path, data: bytes, cfg: SplitConfig) -> list[Piece]:
-    """The pieces of one file's bytes; SkipFile says why a file cannot be used."""
+def split_file(path: Path, data: bytes, cfg: SplitConfig, limits: IngestLimits | None = None,
+               control: IngestControl | None = None, name: str | None = None) -> list[Piece]:
+    """The pieces of one file's bytes; SkipFile says why a file cannot be used, and
+    LimitExceeded (naming the file as ``name``) that it is over ``limits``."""
     suffix = path.suffix.lower()
+    name = name or path.name
     if suffix == ".pdf":
         if not pypdf_available():
             raise SkipFile("PDF skipped: pypdf is not installed (fix: pip install pypdf)")
         try:
-            return split_pdf(data, cfg)
+            return split_pdf(data, cfg, limits, control, name)
         except ValueError as exc:
             raise SkipFile(str(exc)) from None
     splitter = TEXT_SPLITTERS.get(suffix)
     if splitter is None:
         raise SkipFile(f"unsupported file type {suffix!r}")
     text = decode(data)
+    (limits or IngestLimits()).check("max_file_chars", len(text), f"{name} has {len(text):,} characters")
     try:
         return splitter(text, cfg)
     except (ValueError, RecursionError) as exc:  # json/yaml/notebook parse errors
