@@ -58,7 +58,8 @@ class StudioResources:
     def embedder(self) -> Any:
         from studio_nb.services.embeddings import Embedder
 
-        return self._get("embedder", lambda: Embedder(self.config["embedding_model"]))
+        return self._get("embedder", lambda: Embedder(
+            self.config["embedding_model"], runtime=self.config["embedding_runtime"], data_dir=self.config["data_dir"]))
 
     @property
     def knowledge(self) -> Any:

@@ -1,4 +1,4 @@
-"""CJK-aware tokens, BM25 ranking, fusion and .studioignore rules (no model needed)."""
+"""CJK-aware tokens, the FTS5 lexical index, fusion and .studioignore rules (no model needed)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from studio_nb.services.knowledge.bm25 import BM25Index
+import numpy as np
+
+from studio_nb.services.knowledge.bm25 import score, term_weights
+from studio_nb.services.knowledge.store import ChunkStore, NewChunk
+from studio_nb.services.knowledge.types import Piece
 from studio_nb.services.knowledge.fusion import dense_weight, fuse
 from studio_nb.services.text import cjk_share
 from studio_nb.services.knowledge.ignore import IgnoreRules, walk_files
-from studio_nb.services.knowledge.lexical_tokens import stem, tokenize
+from studio_nb.services.tokenizer import stem, tokenize
 
 
 def test_chinese_is_segmented_into_words_and_bigrams() -> None:
@@ -29,18 +33,48 @@ def test_english_words_are_lowercased_stemmed_and_identifiers_split() -> None:
     assert stem("queries") == "query" and stem("configured") == stem("configure")
 
 
-def test_bm25_ranks_the_document_with_the_rare_term_first() -> None:
-    docs = [
-        (10, tokenize("SAGE 安装指南：使用 pip 安装")),
-        (11, tokenize("重排序组件对检索结果进行重新排序")),
-        (12, tokenize("流处理 pipeline 的 map 算子")),
-    ]
-    index = BM25Index(docs)
-    hits = index.search(tokenize("重排序"), k=3)
-    assert hits[0][0] == 11 and hits[0][1] > 0
-    assert [i for i, _ in index.search(tokenize("pip install"), k=3)] == [10]
-    assert index.search(tokenize("完全无关的词语 zebra"), k=3) == []
-    assert index.nbytes > 0 and len(index) == 3
+def _lexical(store: ChunkStore, tokens: list[str], k: int) -> list[tuple[int, float]]:
+    chunks, terms = store.term_stats()
+    idf = term_weights(tokens, [(chunks, {t: store.df(t) for t in tokens})])
+    return score(store.candidates(tokens, k), tokens, idf, terms / max(chunks, 1))
+
+
+def _store_with(tmp_path: Path, files: dict[str, list[str]]) -> ChunkStore:
+    store = ChunkStore(tmp_path / "chunks.sqlite3", "d")
+    for source, texts in files.items():
+        new = [NewChunk(Piece("", 1, 1, t, "text"), f"{source}{i}", tokenize(t), np.zeros(4, np.float32))
+               for i, t in enumerate(texts)]
+        store.replace_file("/root", source, source, 1, new, 0.0)
+    return store
+
+
+def test_the_full_text_index_ranks_the_chunk_with_the_rare_term_first(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, {"a.md": ["SAGE 安装指南：使用 pip 安装"], "b.md": ["重排序组件对检索结果进行重新排序"],
+                                   "c.md": ["流处理 pipeline 的 map 算子, see max_tokens 1.2"]})
+    ids = {c.source: i for i, c in store.chunks(list(range(1, 10))).items()}
+    hits = _lexical(store, tokenize("重排序"), k=3)
+    assert hits[0][0] == ids["b.md"] and hits[0][1] > 0
+    assert [i for i, _ in _lexical(store, tokenize("pip install"), k=3)] == [ids["a.md"]]
+    assert _lexical(store, tokenize("完全无关的词语 zebra"), k=3) == []
+    # identifiers and version numbers stay whole terms; quotes and operators in a query are only text
+    assert [i for i, _ in _lexical(store, ["max_tokens"], 3)] == [ids["c.md"]] == [i for i, _ in _lexical(store, ["1.2"], 3)]
+    assert _lexical(store, ['"', "OR", "NEAR(", "*"], 3) == []
+    assert store.df("pip") == 1 and store.df("zebra") == 0
+    assert store.term_stats() == (3, sum(len(tokenize(t)) for t in [
+        "SAGE 安装指南：使用 pip 安装", "重排序组件对检索结果进行重新排序", "流处理 pipeline 的 map 算子, see max_tokens 1.2"]))
+
+
+def test_replacing_or_removing_a_file_touches_only_its_rows_in_the_index(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, {"a.md": ["alpha beta"], "b.md": ["beta gamma"]})
+    assert store.df("beta") == 2
+    new = [NewChunk(Piece("", 1, 1, "delta", "text"), "x", ["delta"], np.zeros(4, np.float32))]
+    store.replace_file("/root", "a.md", "a2", 1, new, 0.0)
+    assert store.df("alpha") == 0 and store.df("beta") == 1 and store.df("delta") == 1
+    assert store.term_stats() == (2, 3)  # delta; beta gamma
+    store.remove_file("/root", "b.md")  # the chunks go by ON DELETE CASCADE; the trigger still runs
+    assert store.df("beta") == 0 and store.df("gamma") == 0 and _lexical(store, ["gamma"], 5) == []
+    assert store.term_stats() == (1, 1)
+    assert [c.text for c in store.chunks([i for i, _ in _lexical(store, ["delta"], 5)]).values()] == ["delta"]
 
 
 def test_fusion_rrf_and_score() -> None:

@@ -1,9 +1,15 @@
-"""One knowledge domain on disk: its chunk store, vector graph and BM25 index together.
+"""One knowledge domain on disk: its chunk store (with the full-text index) and vector graph.
 
-Layout under ``data_dir/knowledge/<name>/``: ``chunks.sqlite3`` (truth), ``vectors.hnsw``
-and ``vectors.gen`` (the store generation the graph matches). A write bumps the store's
-generation before touching chunks and stamps the graph after saving it, so a crash in
-between is detected at the next load and the graph is rebuilt from the stored vectors.
+Layout under ``data_dir/knowledge/<name>/``: ``chunks.sqlite3`` (truth: chunks, vectors,
+terms and their FTS5 index), ``vectors.hnsw`` and ``vectors.gen`` (the store generation
+the saved graph matches). Nothing is rebuilt at open: the full-text index is on disk,
+the graph is loaded as saved. A write changes only the rows of its files (the FTS5
+triggers follow) and the graph in memory; it bumps the store's generation before and
+after. The graph is saved when enough changed since its last save and at ``close``, not
+after every write (saving a 100k-chunk graph costs more than a small ingest): a graph
+found behind the store's generation at open — after a crash, or another process's
+ingest — is brought up to date from the stored vectors (``VectorIndex.catch_up``), and
+so is a loaded one whose store another process wrote to (checked at each dense search).
 The folder and every file in it are owner-only (``private_files``): they hold the text
 of what was ingested, a user's private upload included.
 """
@@ -19,7 +25,7 @@ import numpy as np
 
 from studio_nb.errors import ConfigError
 from studio_nb.services import private_files
-from studio_nb.services.knowledge.bm25 import BM25Index
+from studio_nb.services.knowledge import bm25
 from studio_nb.services.knowledge.rwlock import RWLock
 from studio_nb.services.knowledge.store import ChunkStore, NewChunk
 from studio_nb.services.knowledge.types import Chunk, DomainInfo
@@ -37,9 +43,10 @@ class Domain:
         self.lock = RWLock()
         self.ingest_lock = threading.Lock()  # one ingest per domain at a time (diff, embed, apply)
         self.compact_min = 256  # hidden vectors tolerated before the graph is rebuilt
+        self.save_min = 2000  # unsaved graph changes tolerated (and a 20th of the graph) before a save
         self.vectors = VectorIndex(dim)
-        self.bm25 = BM25Index([])
-
+        self._graph_gen = ""  # the store generation the graph in memory matches
+        self._unsaved = 0  # graph changes since it was last saved
     # -- lifecycle --------------------------------------------------------------------
     @classmethod
     def open(cls, name: str, path: Path, dim: int | None = None, model: str = "", owner: str = "") -> "Domain":
@@ -65,34 +72,61 @@ class Domain:
         return dom
 
     def _load(self) -> None:
-        files, chunks = self.store.counts()
         index_file, gen_file = self.path / INDEX_FILE, self.path / GEN_FILE
         gen = self.store.get_meta("generation", "0")
-        fresh = index_file.exists() and gen_file.exists() and gen_file.read_text().strip() == gen
-        if fresh:
+        loaded = False
+        if index_file.exists():
             try:
-                self.vectors.load(index_file, chunks)
+                self.vectors.load(index_file, self.store.counts()[1])
+                loaded = True
             except (RuntimeError, OSError, ValueError):
-                fresh = False
-        if not fresh:
-            self._rebuild_vectors()
-        self.bm25 = BM25Index(self.store.all_tokens())
+                loaded = False
+        if not loaded:
+            self._rebuild_vectors(gen)
+        elif gen_file.exists() and gen_file.read_text().strip() == gen:
+            self._graph_gen = gen
+        else:
+            self._catch_up(gen)
 
-    def _rebuild_vectors(self) -> None:
+    def _catch_up(self, gen: str) -> None:
+        """Bring the graph to the store's chunks (it was saved behind them)."""
+        added, hidden = self.vectors.catch_up(self.store.chunk_ids(), lambda ids: self.store.all_vectors(self.dim, ids))
+        self._graph_gen = gen
+        if added + hidden:
+            self._unsaved += added + hidden  # saved with the next save, or at close
+        else:
+            private_files.write_file(self.path / GEN_FILE, gen)  # the saved graph was complete after all
+
+    def _rebuild_vectors(self, gen: str) -> None:
         ids, vecs = self.store.all_vectors(self.dim)
         self.vectors.build(ids, vecs)
+        self._graph_gen = gen
         self._save_vectors()
 
     def _save_vectors(self) -> None:
         self.vectors.save(self.path / INDEX_FILE)
-        private_files.write_file(self.path / GEN_FILE, self.store.get_meta("generation", "0"))
+        private_files.write_file(self.path / GEN_FILE, self._graph_gen)
+        self._unsaved = 0
+
+    def _refresh(self) -> None:
+        """Catch up with writes another process made to the store since we last looked."""
+        if self.store.get_meta("generation", "0") == self._graph_gen:
+            return
+        with self.lock.write():
+            gen = self.store.get_meta("generation", "0")
+            if gen != self._graph_gen:
+                self._catch_up(gen)
 
     def close(self) -> None:
-        self.store.close()
+        with self.lock.write():
+            if self._unsaved and self.vectors.live + self.vectors.deleted:
+                self._save_vectors()
+            self.store.close()
 
     def destroy(self) -> None:
         with self.lock.write():
             self.store.close()
+            self._unsaved = 0
             shutil.rmtree(self.path, ignore_errors=True)
 
     # -- writes -----------------------------------------------------------------------
@@ -104,7 +138,7 @@ class Domain:
         n_added = n_removed = 0
         with self.lock.write():
             gen = int(self.store.get_meta("generation", "0")) + 1
-            self.store.set_meta(generation=gen)
+            self.store.set_meta(generation=gen)  # a crash from here on leaves the saved graph marked stale
             now = time.time()
             for source in removed:
                 gone = self.store.remove_file(root, source)
@@ -117,21 +151,42 @@ class Domain:
                     self.vectors.add(np.asarray(added, dtype=np.int64), np.stack([c.vector for c in new]))
                 n_removed += len(gone)
                 n_added += len(added)
-            self.store.set_meta(updated_at=now)
+            self._graph_gen = str(gen + 1)
+            self.store.set_meta(updated_at=now, generation=self._graph_gen)
+            self._unsaved += n_added + n_removed
             if self.vectors.deleted > max(self.vectors.live, self.compact_min):
-                self._rebuild_vectors()  # mostly hidden elements: compact
-            else:
+                self._rebuild_vectors(self._graph_gen)  # mostly hidden elements: compact
+            elif self._unsaved > max(self.save_min, self.vectors.live // 20):
                 self._save_vectors()
-            self.bm25 = BM25Index(self.store.all_tokens())
         return n_added, n_removed
 
     # -- reads ------------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        self._refresh()
         with self.lock.read():
             return self.vectors.search(vector, k)
 
     def lexical(self, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
-        return self.bm25.search(tokens, k, idf)  # an immutable index, swapped whole on writes
+        """Top ``k`` by BM25 with the term weights ``idf`` (None: this domain's own)."""
+        if idf is None:
+            idf = bm25.term_weights(tokens, [self.term_frequencies(tokens)])
+        chunks, terms = self.store.term_stats()
+        # SQLite reads a consistent snapshot, beside any writer
+        return bm25.score(self.store.candidates(tokens, k), tokens, idf, terms / max(chunks, 1))[:k]
+
+    def term_frequencies(self, tokens: list[str]) -> tuple[int, dict[str, int]]:
+        """(chunks, {term: chunks containing it}) for the query terms: this domain's part of
+        the term weights of a search over several domains."""
+        return self.store.term_stats()[0], {t: self.store.df(t) for t in set(tokens)}
+
+    def df(self, term: str) -> int:
+        """How many of this domain's chunks contain ``term`` (a tokenizer term)."""
+        return self.store.df(term)
+
+    @property
+    def size(self) -> int:
+        """How many chunks the domain holds."""
+        return self.store.counts()[1]
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         return self.store.chunks(ids)

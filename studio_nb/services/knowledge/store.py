@@ -1,7 +1,8 @@
-"""The SQLite chunk store of one domain: files, chunks, their tokens and vectors.
+"""The SQLite chunk store of one domain: files, chunks, their terms and vectors, and the
+full-text index over the terms (``fulltext.py``: FTS5, kept in step by triggers).
 
-SQLite is the source of truth; the hnswlib graph and the BM25 index are derived from it
-and can always be rebuilt from the vectors and tokens kept here. Each thread gets its own
+SQLite is the source of truth; the hnswlib graph is derived from it and can always be
+rebuilt (or brought up to date) from the vectors kept here. Each thread gets its own
 connection (WAL lets readers run beside the one writer); the domain serialises writers.
 Chunk ids use AUTOINCREMENT so an id is never reused — it doubles as the vector label.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from studio_nb.services import private_files
+from studio_nb.services.knowledge import fulltext
 from studio_nb.services.knowledge.types import Chunk, Piece
 
 _SCHEMA = """
@@ -55,6 +57,8 @@ class ChunkStore:
         private_files.sqlite_file(self.path)  # 0600, so SQLite's -wal/-shm are born 0600 too
         with self._conn() as db:
             db.executescript(_SCHEMA)
+            #: True when this open built the full-text index of an older data dir's chunks
+            self.migrated = fulltext.migrate(db)
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -139,15 +143,35 @@ class ChunkStore:
         return ids
 
     # -- chunks -----------------------------------------------------------------------
-    def all_tokens(self) -> list[tuple[int, list[str]]]:
-        rows = self._conn().execute("SELECT id, tokens FROM chunks ORDER BY id")
-        return [(i, t.split(" ") if t else []) for i, t in rows]
+    def candidates(self, tokens: list[str], n: int) -> list[tuple[int, str]]:
+        """The full-text index's best ``n`` ``(chunk id, terms)`` for the query terms."""
+        return fulltext.candidates(self._conn(), tokens, n)
 
-    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._conn().execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
-        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+    def df(self, term: str) -> int:
+        """How many chunks contain ``term``."""
+        return fulltext.document_frequency(self._conn(), term)
+
+    def term_stats(self) -> tuple[int, int]:
+        """(chunks, terms in all of them), kept by the index's triggers."""
+        return fulltext.stats(self._conn())
+
+    def chunk_ids(self) -> np.ndarray:
+        return np.asarray([r[0] for r in self._conn().execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
+
+    def all_vectors(self, dim: int, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of every chunk, or of the chunks ``ids`` (those still stored)."""
+        if ids is None:
+            rows = self._conn().execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        else:
+            rows = []
+            for lo in range(0, len(ids), 500):
+                part = [int(i) for i in ids[lo : lo + 500]]
+                rows += self._conn().execute(
+                    f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part
+                ).fetchall()
+        out_ids = np.asarray([r[0] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-        return ids, vecs
+        return out_ids, vecs
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
