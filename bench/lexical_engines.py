@@ -1,5 +1,5 @@
 """Lexical engines side by side on the same chunks: the in-memory BM25 studio-nb used to
-rebuild at every start, SQLite FTS5 (what the knowledge base now uses) and bm25s.
+rebuild at every start, SQLite FTS5, bm25s and tantivy (what the knowledge base now uses).
 
 Every engine indexes the same pre-tokenised chunks (the real corpus in ../shared/data,
 split and tokenised exactly as an ingest does: ``services.tokenizer``, jieba for Chinese)
@@ -15,7 +15,7 @@ and answers the same queries. Measured per engine:
   cost of replacing one file's chunks (incremental where the engine allows it, a rebuild
   where it does not).
 
-    .venv/bin/python bench/lexical_engines.py [--sizes 10000,100000] [--engines fts5,bm25s,memory]
+    .venv/bin/python bench/lexical_engines.py [--sizes 10000,100000] [--engines tantivy,fts5,bm25s,memory]
 """
 
 from __future__ import annotations
@@ -31,21 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+from bench_env import DATA, rss_mb  # noqa: E402  (first: puts the repository on sys.path)
 
-DATA = (REPO / ".." / "shared" / "data").resolve()
-ENGINES = ("memory", "fts5", "bm25s")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+ENGINES = ("tantivy", "fts5", "bm25s", "memory")
 
 
 def prepare(path: Path) -> None:
@@ -102,42 +90,95 @@ class Memory:
         self.index = BM25Index(enumerate(self.docs))
 
 
-class Fts5:
-    """SQLite FTS5 over the terms, as studio_nb/services/knowledge/fulltext.py sets it up."""
+def _store_with(path: Path, docs: list[list[str]]):
+    """A chunk store (the knowledge base's schema) holding ``docs`` as chunk ids 1..n."""
+    from studio_nb.services.knowledge.store import ChunkStore
+
+    store = ChunkStore(path, "bench")
+    with store._conn() as db:
+        db.execute("INSERT INTO files (id, root, source, hash, size, n_chunks, ingested_at) VALUES (1, '/', 'all', '', 0, 0, 0)")
+        db.executemany(_INSERT, ((i + 1, " ".join(d)) for i, d in enumerate(docs)))
+    return store
+
+
+_INSERT = ("INSERT INTO chunks (id, file_id, source, heading, start_line, end_line, text, kind, hash, tokens, vector)"
+           " VALUES (?, 1, 'all', '', 0, 0, '', 'text', '', ?, x'')")
+
+
+class Tantivy:
+    """The knowledge base's lexical path: tantivy's candidates (lexical_index.py) scored by
+    bm25.py from the chunk store's terms."""
 
     def __init__(self, folder: Path) -> None:
-        self.path = folder / "fts.sqlite3"
+        self.folder = folder
 
     def build(self, docs: list[list[str]]) -> None:
-        import sqlite3
+        from studio_nb.services.knowledge.lexical_index import LexicalIndex
 
-        from studio_nb.services.knowledge import fulltext
-
-        db = sqlite3.connect(self.path)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                         "CREATE TABLE chunks (id INTEGER PRIMARY KEY AUTOINCREMENT, tokens TEXT NOT NULL);")
-        with db:
-            fulltext.migrate(db)
-            db.executemany("INSERT INTO chunks (id, tokens) VALUES (?, ?)", ((i + 1, " ".join(d)) for i, d in enumerate(docs)))
-        db.close()
+        store = _store_with(self.folder / "chunks.sqlite3", docs)
+        LexicalIndex(self.folder / "lexical").rebuild(store.all_terms())
+        store.close()
         self.open()
 
     def open(self) -> None:
-        import sqlite3
+        from studio_nb.services.knowledge.lexical_index import LexicalIndex
+        from studio_nb.services.knowledge.store import ChunkStore
 
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.store = ChunkStore(self.folder / "chunks.sqlite3", "bench")
+        self.index = LexicalIndex(self.folder / "lexical")
+        self.index.open()
 
     def search(self, tokens: list[str], k: int) -> list[int]:
-        from studio_nb.services.knowledge import fulltext
+        from studio_nb.services.knowledge import bm25
 
-        return [i - 1 for i, _ in fulltext.search(self.db, tokens, k)]
+        return [i - 1 for i, _ in bm25.search(self.index, self.store, tokens, k)]
 
     def replace(self, ids: list[int], docs: list[list[str]]) -> None:  # the rows of one file, in place
-        with self.db:
-            self.db.executemany("DELETE FROM chunks WHERE id=?", [(i + 1,) for i in ids])
-            self.db.executemany("INSERT INTO chunks (id, tokens) VALUES (?, ?)", [(i + 1, " ".join(d)) for i, d in zip(ids, docs)])
+        rows = [(i + 1, " ".join(d)) for i, d in zip(ids, docs)]
+        with self.store._conn() as db:
+            db.executemany("DELETE FROM chunks WHERE id=?", [(i,) for i, _ in rows])
+            db.executemany(_INSERT, rows)
+        self.index.update([i for i, _ in rows], rows)
+
+
+class Fts5:
+    """SQLite FTS5 over the same terms (external content: postings only), ranked by its own
+    bm25() over an OR of the query terms; triggers keep it in step with the chunks."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "chunks.sqlite3"
+
+    def build(self, docs: list[list[str]]) -> None:
+        store = _store_with(self.path, docs)
+        with store._conn() as db:
+            db.executescript("""
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, content='chunks', content_rowid='id',
+                    tokenize="unicode61 remove_diacritics 0 tokenchars '._'");
+                CREATE TRIGGER chunks_fts_add AFTER INSERT ON chunks BEGIN
+                    INSERT INTO chunks_fts(rowid, tokens) VALUES (new.id, new.tokens); END;
+                CREATE TRIGGER chunks_fts_drop AFTER DELETE ON chunks BEGIN
+                    INSERT INTO chunks_fts(chunks_fts, rowid, tokens) VALUES ('delete', old.id, old.tokens); END;
+                INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');""")
+        store.close()
+        self.open()
+
+    def open(self) -> None:
+        from studio_nb.services.knowledge.store import ChunkStore
+
+        self.store = ChunkStore(self.path, "bench")
+
+    def search(self, tokens: list[str], k: int) -> list[int]:
+        quoted = ['"' + t.replace('"', '""') + '"' for t in dict.fromkeys(tokens) if t]
+        if not quoted:
+            return []
+        rows = self.store._conn().execute(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?", (" OR ".join(quoted), k))
+        return [i - 1 for (i,) in rows]
+
+    def replace(self, ids: list[int], docs: list[list[str]]) -> None:  # the rows of one file, in place
+        with self.store._conn() as db:
+            db.executemany("DELETE FROM chunks WHERE id=?", [(i + 1,) for i in ids])
+            db.executemany(_INSERT, [(i + 1, " ".join(d)) for i, d in zip(ids, docs)])
 
 
 class Bm25s:
@@ -184,7 +225,7 @@ class Bm25s:
 
 
 def engine(name: str, folder: Path):
-    return {"memory": Memory, "fts5": Fts5, "bm25s": Bm25s}[name](folder)
+    return {"memory": Memory, "fts5": Fts5, "bm25s": Bm25s, "tantivy": Tantivy}[name](folder)
 
 
 # ------------------------------------------------------------------ one measurement (child process)

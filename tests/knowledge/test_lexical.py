@@ -8,8 +8,8 @@ import pytest
 
 import numpy as np
 
-from studio_nb.services.knowledge.bm25 import score, term_weights
-from studio_nb.services.knowledge.store import ChunkStore, NewChunk
+from studio_nb.services.knowledge.domain import Domain
+from studio_nb.services.knowledge.store import NewChunk
 from studio_nb.services.knowledge.types import Piece
 from studio_nb.services.knowledge.fusion import dense_weight, fuse
 from studio_nb.services.text import cjk_share
@@ -33,48 +33,50 @@ def test_english_words_are_lowercased_stemmed_and_identifiers_split() -> None:
     assert stem("queries") == "query" and stem("configured") == stem("configure")
 
 
-def _lexical(store: ChunkStore, tokens: list[str], k: int) -> list[tuple[int, float]]:
-    chunks, terms = store.term_stats()
-    idf = term_weights(tokens, [(chunks, {t: store.df(t) for t in tokens})])
-    return score(store.candidates(tokens, k), tokens, idf, terms / max(chunks, 1))
+def _domain_with(tmp_path: Path, files: dict[str, list[str]]) -> Domain:
+    dom = Domain.open("d", tmp_path / "d", dim=4)
+    dom.apply("/root", [(source, source, 1, [NewChunk(Piece("", 1, 1, t, "text"), f"{source}{i}", tokenize(t),
+                                                      np.full(4, 0.5, np.float32)) for i, t in enumerate(texts)])
+                        for source, texts in files.items()], [])
+    return dom
 
 
-def _store_with(tmp_path: Path, files: dict[str, list[str]]) -> ChunkStore:
-    store = ChunkStore(tmp_path / "chunks.sqlite3", "d")
-    for source, texts in files.items():
-        new = [NewChunk(Piece("", 1, 1, t, "text"), f"{source}{i}", tokenize(t), np.zeros(4, np.float32))
-               for i, t in enumerate(texts)]
-        store.replace_file("/root", source, source, 1, new, 0.0)
-    return store
+def _ids(dom: Domain, tokens: list[str]) -> list[int]:
+    return [i for i, _ in dom.lexical(tokens, 3)]
 
 
-def test_the_full_text_index_ranks_the_chunk_with_the_rare_term_first(tmp_path: Path) -> None:
-    store = _store_with(tmp_path, {"a.md": ["SAGE 安装指南：使用 pip 安装"], "b.md": ["重排序组件对检索结果进行重新排序"],
-                                   "c.md": ["流处理 pipeline 的 map 算子, see max_tokens 1.2"]})
-    ids = {c.source: i for i, c in store.chunks(list(range(1, 10))).items()}
-    hits = _lexical(store, tokenize("重排序"), k=3)
+def test_the_lexical_index_ranks_the_chunk_with_the_rare_term_first(tmp_path: Path) -> None:
+    texts = {"a.md": ["SAGE 安装指南：使用 pip 安装"], "b.md": ["重排序组件对检索结果进行重新排序"],
+             "c.md": ["流处理 pipeline 的 map 算子, see max_tokens 1.2"]}
+    dom = _domain_with(tmp_path, texts)
+    ids = {c.source: i for i, c in dom.chunks(list(range(1, 10))).items()}
+    hits = dom.lexical(tokenize("重排序"), 3)
     assert hits[0][0] == ids["b.md"] and hits[0][1] > 0
-    assert [i for i, _ in _lexical(store, tokenize("pip install"), k=3)] == [ids["a.md"]]
-    assert _lexical(store, tokenize("完全无关的词语 zebra"), k=3) == []
+    assert _ids(dom, tokenize("pip install")) == [ids["a.md"]]
+    assert dom.lexical(tokenize("完全无关的词语 zebra"), 3) == []
     # identifiers and version numbers stay whole terms; quotes and operators in a query are only text
-    assert [i for i, _ in _lexical(store, ["max_tokens"], 3)] == [ids["c.md"]] == [i for i, _ in _lexical(store, ["1.2"], 3)]
-    assert _lexical(store, ['"', "OR", "NEAR(", "*"], 3) == []
-    assert store.df("pip") == 1 and store.df("zebra") == 0
-    assert store.term_stats() == (3, sum(len(tokenize(t)) for t in [
-        "SAGE 安装指南：使用 pip 安装", "重排序组件对检索结果进行重新排序", "流处理 pipeline 的 map 算子, see max_tokens 1.2"]))
+    assert _ids(dom, ["max_tokens"]) == [ids["c.md"]] == _ids(dom, ["1.2"])
+    assert dom.lexical(['"', "OR", "NEAR(", "*", ""], 3) == []
+    assert dom.df("pip") == 1 and dom.df("zebra") == 0
+    assert dom.store.term_stats() == (3, sum(len(tokenize(t)) for ts in texts.values() for t in ts))
+    dom.close()
 
 
 def test_replacing_or_removing_a_file_touches_only_its_rows_in_the_index(tmp_path: Path) -> None:
-    store = _store_with(tmp_path, {"a.md": ["alpha beta"], "b.md": ["beta gamma"]})
-    assert store.df("beta") == 2
-    new = [NewChunk(Piece("", 1, 1, "delta", "text"), "x", ["delta"], np.zeros(4, np.float32))]
-    store.replace_file("/root", "a.md", "a2", 1, new, 0.0)
-    assert store.df("alpha") == 0 and store.df("beta") == 1 and store.df("delta") == 1
-    assert store.term_stats() == (2, 3)  # delta; beta gamma
-    store.remove_file("/root", "b.md")  # the chunks go by ON DELETE CASCADE; the trigger still runs
-    assert store.df("beta") == 0 and store.df("gamma") == 0 and _lexical(store, ["gamma"], 5) == []
-    assert store.term_stats() == (1, 1)
-    assert [c.text for c in store.chunks([i for i, _ in _lexical(store, ["delta"], 5)]).values()] == ["delta"]
+    dom = _domain_with(tmp_path, {"a.md": ["alpha beta"], "b.md": ["beta gamma"]})
+    assert dom.store.term_stats() == (2, 4)
+    new = [NewChunk(Piece("", 1, 1, "delta", "text"), "x", ["delta"], np.full(4, 0.5, np.float32))]
+    dom.apply("/root", [("a.md", "a2", 1, new)], [])
+    assert _ids(dom, ["alpha"]) == [] and len(_ids(dom, ["beta"])) == 1 and len(_ids(dom, ["delta"])) == 1
+    assert dom.store.term_stats() == (2, 3)  # delta; beta gamma
+    dom.apply("/root", [], ["b.md"])  # the chunks go by ON DELETE CASCADE; the counts still follow
+    assert _ids(dom, ["beta"]) == [] == _ids(dom, ["gamma"]) and dom.store.term_stats() == (1, 1)
+    assert [c.text for c in dom.chunks(_ids(dom, ["delta"])).values()] == ["delta"]
+    dom.close()
+    # reopened: the index is on disk, nothing is rebuilt
+    again = Domain.open("d", tmp_path / "d")
+    assert not again.lexical_rebuilt and [c.text for c in again.chunks(_ids(again, ["delta"])).values()] == ["delta"]
+    again.close()
 
 
 def test_fusion_rrf_and_score() -> None:

@@ -1,5 +1,6 @@
-"""A knowledge domain written before the full-text index existed opens, is migrated once
-(its stored terms indexed by FTS5) and searches as before; nothing is re-embedded."""
+"""A knowledge domain written before the persisted lexical index existed opens, is migrated
+once (its chunks and terms counted, its stored terms indexed by tantivy) and searches as
+before; nothing is re-embedded."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from studio_nb.services.knowledge.ingest import embed_text
 from studio_nb.services.knowledge.types import Piece
 from studio_nb.services.tokenizer import tokenize
 
-#: the chunk store's schema before the full-text index (schema 1), as older versions wrote it
+#: the chunk store's schema before the lexical index (schema 1), as older versions wrote it
 OLD_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
@@ -65,7 +66,8 @@ def test_an_old_domain_is_migrated_on_first_open_and_searches_as_before(tmp_path
     dom_info = km.domains()
     assert [(d.name, d.chunks, d.files) for d in dom_info] == [("old", 4, 2)]
     store = km._domains["old"].store
-    assert store.migrated and store.get_meta("schema") == "2"
+    assert store.migrated and store.get_meta("schema") == "2" and km._domains["old"].lexical_rebuilt
+    assert store.term_stats()[0] == 4
     assert [h.chunk.source for h in km.search("重排序", k=1, mode="lexical")] == ["rerank.md"]
     assert [h.chunk.text for h in km.search("JobManager", k=1, mode="lexical")] == ["配置 JobManager 的端口"]
     assert km.mentions("what does the JobManager do?", max_share=0.5) == ["JobManager"]
@@ -75,7 +77,7 @@ def test_an_old_domain_is_migrated_on_first_open_and_searches_as_before(tmp_path
     # the second open finds the index in place
     km2 = KnowledgeManager(tmp_path / "data", embedder=HashEmbedder())
     km2.warm_up()
-    assert not km2._domains["old"].store.migrated
+    assert not km2._domains["old"].store.migrated and not km2._domains["old"].lexical_rebuilt
     assert [h.chunk.source for h in km2.search("pip install", k=1, mode="lexical")] == ["install.md"]
     km2.close()
 

@@ -1,7 +1,7 @@
-"""BM25 scores for the full-text index's candidates, with weights of every domain searched.
+"""BM25 scores for the lexical index's candidates, with weights of every domain searched.
 
-FTS5 (``fulltext.py``) finds and orders the candidates of each domain; this scores them
-again with Okapi BM25 (k1 1.2, b 0.75, Lucene's ``log(1 + (N - df + 0.5) / (df + 0.5))``
+tantivy (``lexical_index.py``) finds and orders the candidates of each domain, with term
+weights of that domain alone; this scores them again with Okapi BM25 (k1 1.2, b 0.75, Lucene's ``log(1 + (N - df + 0.5) / (df + 0.5))``
 term weight, never negative) where N and df count all the domains of the search, so one
 domain's score means what another's does and the lists can be merged by score. It costs
 a dictionary lookup per query term and candidate: the candidates' terms come with them.
@@ -36,3 +36,14 @@ def score(candidates: list[tuple[int, str]], tokens: list[str], idf: dict[str, f
             out.append((int(chunk_id), s))
     out.sort(key=lambda kv: -kv[1])
     return out
+
+
+
+def search(index, store, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
+    """Top ``k`` ``(chunk id, BM25)``: the lexical ``index``'s candidates, scored from their
+    terms in the chunk ``store``, with the term weights ``idf`` (None: this store's own)."""
+    chunks, terms = store.term_stats()
+    if idf is None:
+        idf = term_weights(tokens, [(chunks, index.dfs(set(tokens)))])
+    rows = store.terms(index.candidates(tokens, k))  # a chunk replaced meanwhile is left out
+    return score(rows, tokens, idf, terms / max(chunks, 1))[:k]

@@ -1,11 +1,13 @@
-"""One knowledge domain on disk: its chunk store (with the full-text index) and vector graph.
+"""One knowledge domain on disk: its chunk store, lexical index and vector graph together.
 
 Layout under ``data_dir/knowledge/<name>/``: ``chunks.sqlite3`` (truth: chunks, vectors,
-terms and their FTS5 index), ``vectors.hnsw`` and ``vectors.gen`` (the store generation
-the saved graph matches). Nothing is rebuilt at open: the full-text index is on disk,
-the graph is loaded as saved. A write changes only the rows of its files (the FTS5
-triggers follow) and the graph in memory; it bumps the store's generation before and
-after. The graph is saved when enough changed since its last save and at ``close``, not
+terms), ``lexical/`` and ``lexical.gen`` (the tantivy index of the terms and the store
+generation it matches), ``vectors.hnsw`` and ``vectors.gen`` (the same for the graph).
+Nothing is rebuilt at open: both indexes are on disk. A write changes only the rows of
+its files — in SQLite, in the lexical index (one commit) and in the graph in memory —
+and bumps the store's generation before and after; a lexical index found behind the
+store at open (a crash between the two commits, or a data dir from before it existed)
+is rebuilt from the stored terms. The graph is saved when enough changed since its last save and at ``close``, not
 after every write (saving a 100k-chunk graph costs more than a small ingest): a graph
 found behind the store's generation at open — after a crash, or another process's
 ingest — is brought up to date from the stored vectors (``VectorIndex.catch_up``), and
@@ -26,12 +28,14 @@ import numpy as np
 from studio_nb.errors import ConfigError
 from studio_nb.services import private_files
 from studio_nb.services.knowledge import bm25
+from studio_nb.services.knowledge.lexical_index import LexicalIndex
 from studio_nb.services.knowledge.rwlock import RWLock
 from studio_nb.services.knowledge.store import ChunkStore, NewChunk
 from studio_nb.services.knowledge.types import Chunk, DomainInfo
 from studio_nb.services.knowledge.vector_index import VectorIndex
 
 STORE_FILE, INDEX_FILE, GEN_FILE = "chunks.sqlite3", "vectors.hnsw", "vectors.gen"
+LEXICAL_DIR, LEXICAL_GEN = "lexical", "lexical.gen"
 
 
 class Domain:
@@ -45,6 +49,9 @@ class Domain:
         self.compact_min = 256  # hidden vectors tolerated before the graph is rebuilt
         self.save_min = 2000  # unsaved graph changes tolerated (and a 20th of the graph) before a save
         self.vectors = VectorIndex(dim)
+        self.terms = LexicalIndex(path / LEXICAL_DIR)
+        #: True when this open built the lexical index from the stored terms (missing or behind)
+        self.lexical_rebuilt = False
         self._graph_gen = ""  # the store generation the graph in memory matches
         self._unsaved = 0  # graph changes since it was last saved
     # -- lifecycle --------------------------------------------------------------------
@@ -74,6 +81,11 @@ class Domain:
     def _load(self) -> None:
         index_file, gen_file = self.path / INDEX_FILE, self.path / GEN_FILE
         gen = self.store.get_meta("generation", "0")
+        lex_gen = self.path / LEXICAL_GEN
+        if not (self.terms.open() and lex_gen.exists() and lex_gen.read_text().strip() == gen):
+            self.terms.rebuild(self.store.all_terms())
+            private_files.write_file(lex_gen, gen)
+            self.lexical_rebuilt = True
         loaded = False
         if index_file.exists():
             try:
@@ -116,15 +128,18 @@ class Domain:
             gen = self.store.get_meta("generation", "0")
             if gen != self._graph_gen:
                 self._catch_up(gen)
+                self.terms.reload()
 
     def close(self) -> None:
         with self.lock.write():
             if self._unsaved and self.vectors.live + self.vectors.deleted:
                 self._save_vectors()
+            self.terms.close()
             self.store.close()
 
     def destroy(self) -> None:
         with self.lock.write():
+            self.terms.close()
             self.store.close()
             self._unsaved = 0
             shutil.rmtree(self.path, ignore_errors=True)
@@ -140,19 +155,26 @@ class Domain:
             gen = int(self.store.get_meta("generation", "0")) + 1
             self.store.set_meta(generation=gen)  # a crash from here on leaves the saved graph marked stale
             now = time.time()
+            dropped_ids: list[int] = []
+            added_terms: list[tuple[int, str]] = []
             for source in removed:
                 gone = self.store.remove_file(root, source)
                 self.vectors.remove(gone)
+                dropped_ids += gone
                 n_removed += len(gone)
             for source, file_hash, size, new in changed:
                 gone, added = self.store.replace_file(root, source, file_hash, size, new, now)
                 self.vectors.remove(gone)
                 if added:
                     self.vectors.add(np.asarray(added, dtype=np.int64), np.stack([c.vector for c in new]))
+                dropped_ids += gone
+                added_terms += [(i, " ".join(c.tokens)) for i, c in zip(added, new)]
                 n_removed += len(gone)
                 n_added += len(added)
+            self.terms.update(dropped_ids, added_terms)
             self._graph_gen = str(gen + 1)
             self.store.set_meta(updated_at=now, generation=self._graph_gen)
+            private_files.write_file(self.path / LEXICAL_GEN, self._graph_gen)
             self._unsaved += n_added + n_removed
             if self.vectors.deleted > max(self.vectors.live, self.compact_min):
                 self._rebuild_vectors(self._graph_gen)  # mostly hidden elements: compact
@@ -167,21 +189,19 @@ class Domain:
             return self.vectors.search(vector, k)
 
     def lexical(self, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` by BM25 with the term weights ``idf`` (None: this domain's own)."""
-        if idf is None:
-            idf = bm25.term_weights(tokens, [self.term_frequencies(tokens)])
-        chunks, terms = self.store.term_stats()
-        # SQLite reads a consistent snapshot, beside any writer
-        return bm25.score(self.store.candidates(tokens, k), tokens, idf, terms / max(chunks, 1))[:k]
+        """Top ``k`` by BM25 with the term weights ``idf`` (None: this domain's own): the
+        lexical index's candidates, scored from their stored terms."""
+        self._refresh()
+        return bm25.search(self.terms, self.store, tokens, k, idf)
 
     def term_frequencies(self, tokens: list[str]) -> tuple[int, dict[str, int]]:
         """(chunks, {term: chunks containing it}) for the query terms: this domain's part of
         the term weights of a search over several domains."""
-        return self.store.term_stats()[0], {t: self.store.df(t) for t in set(tokens)}
+        return self.store.term_stats()[0], self.terms.dfs(set(tokens))
 
     def df(self, term: str) -> int:
         """How many of this domain's chunks contain ``term`` (a tokenizer term)."""
-        return self.store.df(term)
+        return self.terms.df(term)
 
     @property
     def size(self) -> int:

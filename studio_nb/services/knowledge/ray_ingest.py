@@ -36,12 +36,14 @@ class IngestWorker:
     def __init__(self) -> None:
         self._embedder = None
         self._spec: tuple | None = None
+        self.done = {"files": 0, "embedded": 0, "terms": 0}
 
     def split(self, items: list[tuple[str, bytes]], cfg: SplitConfig, limits: IngestLimits):
         """``[(relative path, bytes)]`` -> ``[(rel, pieces or None, error or None)]``."""
         from studio_nb.services.knowledge.splitters import SkipFile, split_file
 
         out = []
+        self.done["files"] += len(items)
         for rel, data in items:
             try:
                 out.append((rel, split_file(Path(rel), data, cfg, limits, None, rel), None))
@@ -58,15 +60,23 @@ class IngestWorker:
             model_path, runtime, cache_dir = spec
             self._embedder = Embedder(model_path, runtime=runtime, cache_dir=cache_dir, threads=1, cache_size=0)
             self._spec = spec
+        self.done["embedded"] += len(texts)
         return self._embedder.encode(texts, batch_size=batch_size)
 
     def terms(self, texts: list[str]) -> list[list[str]]:
         from studio_nb.services.tokenizer import tokenize
 
+        self.done["terms"] += len(texts)
         return [tokenize(t) for t in texts]
 
     def ready(self) -> bool:
         return True
+
+    def stats(self) -> dict:
+        """What this worker did so far, and where (its process id)."""
+        import os
+
+        return {**self.done, "pid": os.getpid()}
 
 
 class RayWork:
@@ -97,6 +107,12 @@ class RayWork:
             self._actors = [cls.remote() for _ in range(n)]
             ray.get([a.ready.remote() for a in self._actors])
         return self._actors
+
+    def stats(self) -> list[dict]:
+        """Each actor's counts (files split, texts embedded, texts cut into terms) and pid."""
+        import ray
+
+        return ray.get([a.stats.remote() for a in self._actors])
 
     def close(self) -> None:
         """Kill the actors (a later ingest starts new ones)."""
