@@ -42,6 +42,7 @@ BENCHES = [
     ("answers", ["--split", "heldout", "--modes", "grounded,extractive"], 900),
     ("isolation", [], 300),
     ("llama_threads", ["--rounds", "2"], 300),
+    ("under_load", ["--rounds", "3"], 1200),
 ]
 
 

@@ -60,6 +60,30 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
     max_requests_per_user = Int(4, config=True, help="Chat requests one user may have in flight at once.")
     max_requests_total = Int(16, config=True, help="Chat requests the server answers at once, all users together.")
     upload_max_bytes = Int(20 * 1024 * 1024, config=True, help="Largest knowledge upload request in bytes.")
+    upload_max_files = Int(50, config=True, help="Most files in one knowledge upload request.")
+    api_max_body_bytes = Int(
+        1024 * 1024, config=True,
+        help="Largest body of any other Studio REST request (JSON); refused before it is read.",
+    )
+    ingest_workers = Int(
+        1, config=True,
+        help="Threads that ingest uploads, all users together (each ingest embeds with the CPU the answers "
+        "need too; uploads beyond this wait their turn, visible in GET studio/api/ingests).",
+    )
+    ingest_max_concurrent_per_user = Int(2, config=True, help="Uploads one user may have received or ingesting at once.")
+    ingest_max_pdf_pages = Int(2000, config=True, allow_none=True, help="Most pages in one uploaded PDF (None: no limit).")
+    ingest_max_pdf_content_bytes = Int(
+        64 * 1024 * 1024, config=True, allow_none=True,
+        help="Most decoded page content one uploaded PDF may make text extraction parse, a content stream "
+        "shared by several pages counted for each (what a small PDF of many pages drawing one stream costs).",
+    )
+    ingest_max_file_chars = Int(
+        8_000_000, config=True, allow_none=True, help="Most characters of text in one uploaded file (None: no limit).",
+    )
+    ingest_max_chunks = Int(20_000, config=True, allow_none=True, help="Most chunks one upload may add.")
+    ingest_max_user_chunks = Int(
+        200_000, config=True, allow_none=True, help="Most chunks one user's private domains may hold together.",
+    )
     pipeline_overrides = Dict(
         {}, config=True,
         help="Extra keyword overrides passed to the pipeline factory (e.g. {'max_tokens': 64}).",
@@ -126,7 +150,17 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         data dir decides (its config, then $STUDIO_NB_DATA_DIR, then ~/.studio_nb)."""
         return str(Path(self.data_dir).expanduser() / "uploads") if self.data_dir else ""
 
+    def ingest_limits(self) -> Any:
+        """What one upload's ingest may cost (each limit names the trait that raises it)."""
+        from studio_nb.services.knowledge.limits import IngestLimits
+
+        names = ("max_pdf_pages", "max_pdf_content_bytes", "max_file_chars", "max_chunks", "max_user_chunks")
+        return IngestLimits(**{n: getattr(self, f"ingest_{n}") for n in names},
+                            settings={n: f"StudioExtension.ingest_{n}" for n in names})
+
     def initialize_settings(self) -> None:
+        from jupyter_ext.ingest_jobs import IngestJobs
+
         t0 = time.perf_counter()
         self.runtime = StudioRuntime(
             self.build_pipeline,
@@ -139,7 +173,12 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
             studio_max_message_size=self.max_message_size,
             studio_ws_hard_limit=4 * self.max_message_size + 4096,
             studio_upload_max_bytes=self.upload_max_bytes,
+            studio_upload_max_files=self.upload_max_files,
             studio_upload_root=self.upload_root(),
+            studio_api_max_body_bytes=self.api_max_body_bytes,
+            studio_ingest_jobs=IngestJobs(max_per_user=self.ingest_max_concurrent_per_user,
+                                          workers=self.ingest_workers),
+            studio_ingest_limits=self.ingest_limits(),
             studio_shared_token_user=self.shared_token_user,
             studio_admin_users=frozenset(self.admin_users),
         )
@@ -173,6 +212,7 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
     async def stop_extension(self) -> None:
         import asyncio
 
+        self.settings["studio_ingest_jobs"].close()  # running ingests stop at their next checkpoint
         await asyncio.to_thread(self.runtime.close)
 
 

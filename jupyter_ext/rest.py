@@ -20,11 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import sqlite3
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -58,8 +56,55 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@web.stream_request_body
 class StudioAPIHandler(APIHandler):
+    """The base of every Studio REST handler.
+
+    Bodies are streamed (tornado would otherwise read a whole body, up to the server's
+    ``max_body_size`` of hundreds of MB, before anyone asked who sent it): :meth:`prepare`
+    runs Jupyter's identity checks, refuses an unauthenticated request and a body
+    announced over ``StudioExtension.api_max_body_bytes`` before a byte is read, and
+    :meth:`data_received` keeps at most that many bytes. Uploads override
+    :meth:`admit_body` and :meth:`data_received` to stream to disk instead.
+    """
+
     auth_resource = "studio_nb:chat"
+
+    async def prepare(self) -> None:
+        self._body_parts: list[bytes] = []
+        self._body_bytes = 0
+        await super().prepare()  # Jupyter's identity, XSRF and origin checks
+        if not self._finished:
+            if self.current_user is None:  # refused before the body, whatever the method
+                raise ApiError(403, "forbidden", "log in (a token or a session) first")
+            await self.admit_body()
+
+    async def admit_body(self) -> None:
+        """Refuse an announced body over the JSON limit, and let tornado read no more than it."""
+        limit = self.settings.get("studio_api_max_body_bytes", 1024 * 1024)
+        length = self.content_length()
+        if length is not None and length > limit:
+            raise ApiError(413, "too_large", f"the request body is {length:,} bytes; the limit is {limit:,} "
+                           "(StudioExtension.api_max_body_bytes)")
+        set_max = getattr(self.request.connection, "set_max_body_size", None)
+        if set_max is not None:
+            set_max(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        limit = self.settings.get("studio_api_max_body_bytes", 1024 * 1024)
+        self._body_bytes += len(chunk)
+        if self._body_bytes <= limit:
+            self._body_parts.append(chunk)
+
+    def content_length(self) -> int | None:
+        """The request's ``Content-Length`` (None when absent: a chunked body)."""
+        raw = self.request.headers.get("Content-Length")
+        if raw is None:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(400, "bad_request", f"Content-Length {raw!r} is not a number") from None
 
     @property
     def runtime(self) -> StudioRuntime:
@@ -103,8 +148,12 @@ class StudioAPIHandler(APIHandler):
         await self.call(check_session, pipe.memory, session_id, self.user, must_exist=True)
 
     def body_json(self) -> dict[str, Any]:
+        limit = self.settings.get("studio_api_max_body_bytes", 1024 * 1024)
+        if self._body_bytes > limit:
+            raise ApiError(413, "too_large", f"the request body is over {limit:,} bytes "
+                           "(StudioExtension.api_max_body_bytes)")
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads(b"".join(self._body_parts) or b"{}")
         except ValueError as exc:
             raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
@@ -339,70 +388,6 @@ class DomainsHandler(StudioAPIHandler):
         self.finish(json.dumps({"domains": domains}, default=str))
 
 
-class UploadHandler(StudioAPIHandler):
-    """POST studio/api/knowledge/<domain>/files[?scope=shared] (multipart): save, ingest, report.
-
-    The domain name and the caller's right to write it are checked before a byte is
-    saved. Files land in ``<data_dir>/uploads/<domain>/`` under sanitised names, written
-    through directory fds that never follow a link; the folder is then ingested
-    incrementally, so earlier uploads to the domain are kept. A new domain is private to
-    the uploader; an admin may create a shared one with ``?scope=shared``.
-    """
-
-    auth_resource = "studio_nb:knowledge"
-
-    @web.authenticated
-    @authorized
-    async def post(self, domain: str) -> None:
-        from studio_nb.services.knowledge.manager import check_domain_name
-
-        await self.call(check_domain_name, domain)  # "." and ".." end here: 400 bad_config
-        limit = self.settings["studio_upload_max_bytes"]
-        if len(self.request.body) > limit:
-            raise ApiError(413, "too_large", f"upload is {len(self.request.body)} bytes; the limit is {limit} bytes")
-        files = [f for parts in self.request.files.values() for f in parts]
-        if not files:
-            raise ApiError(400, "bad_request", "no files in the request; send multipart/form-data with file fields")
-        shared = self.get_query_argument("scope", "private") == "shared"
-        if shared and not self.admin:
-            raise ApiError(403, "forbidden", "only the server's admins create shared domains; omit scope=shared")
-        pipe = await self.pipe()
-        await self.call(pipe.knowledge.check_write, domain, self.user, admin=self.admin)
-        root = Path(self.upload_root(pipe))
-        saved = await self.call(_save_files, root, domain, files)
-        report = await self.call(pipe.ingest, root / domain, domain, progress=False, user=self.user,
-                                 admin=self.admin, shared=shared)
-        self.set_status(201)
-        self.finish(json.dumps({"domain": domain, "saved": saved, "report": jsonable(report)}, default=str))
-
-    def upload_root(self, pipe: Any) -> str:
-        """``<data_dir>/uploads`` of the running pipeline (so STUDIO_NB_DATA_DIR counts too)."""
-        configured = self.settings.get("studio_upload_root")
-        if configured:
-            return configured
-        data_dir = getattr(pipe, "config", {}).get("data_dir")
-        if not data_dir:
-            raise ApiError(503, "bad_config", "the pipeline has no data_dir; set StudioExtension.data_dir")
-        return str(Path(data_dir) / "uploads")
-
-
-def _save_files(root: Path, domain: str, files: list[Any]) -> list[dict[str, Any]]:
-    """Write each file into ``root/domain`` without following any link (see confined.py)."""
-    from studio_nb.services.confined import Root, write_file
-
-    root.mkdir(parents=True, exist_ok=True)
-    dir_fd = Root(root).open_dir(domain, create=True)
-    try:
-        saved = []
-        for f in files:
-            name = _SAFE_NAME.sub("_", Path(f["filename"] or "upload").name).lstrip(".")[:128] or "upload"
-            write_file(dir_fd, name, f["body"])
-            saved.append({"name": name, "bytes": len(f["body"])})
-        return saved
-    finally:
-        os.close(dir_fd)
-
-
 class SearchHandler(StudioAPIHandler):
     """GET studio/api/search?q=...&domains=a,b&k=5&mode=hybrid|dense|lexical."""
 
@@ -456,6 +441,8 @@ class HealthHandler(StudioAPIHandler):
 
 
 def rest_handlers(prefix: str = "studio/api") -> list[tuple[str, type]]:
+    from jupyter_ext.uploads import IngestsHandler, UploadHandler
+
     sid = r"(?P<session_id>[A-Za-z0-9._:@+\-]{1,128})"
     return [
         (f"{prefix}/pipeline", GraphHandler),
@@ -467,6 +454,7 @@ def rest_handlers(prefix: str = "studio/api") -> list[tuple[str, type]]:
         (rf"{prefix}/sessions/{sid}/trace", TraceHandler),
         (f"{prefix}/knowledge", DomainsHandler),
         (rf"{prefix}/knowledge/(?P<domain>[A-Za-z0-9._-]{{1,64}})/files", UploadHandler),
+        (f"{prefix}/ingests", IngestsHandler),
         (f"{prefix}/search", SearchHandler),
         (f"{prefix}/health", HealthHandler),
     ]

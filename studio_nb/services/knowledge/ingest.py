@@ -187,9 +187,8 @@ def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bo
     replaced = 0
     for p in pending:
         if p.source in known:
-            old = domain.store.old_vectors(str(root), p.source)
-            replaced += len(old)
-            reuse.update(old)
+            reuse.update(domain.store.old_vectors(str(root), p.source))
+            replaced += domain.store.file_chunk_count(str(root), p.source)
     if limits.max_user_chunks is not None:
         after = limits.user_chunks + sum(len(p.pieces) for p in pending) - replaced
         limits.check("max_user_chunks", after, f"this ingest would bring your domains to {after:,} chunks "

@@ -224,9 +224,26 @@ class KnowledgeManager:
         """
         _check_name(domain)
         self.warm_up()
+        with self._lock:
+            existed = domain in self._domains
         dom = self._domain_for_write(domain, user, admin=admin, shared=shared)
-        return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress, batch_size=self.batch_size,
-                           mirror=mirror, limits=limits, control=control, work=work)
+        try:
+            return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress,
+                               batch_size=self.batch_size, mirror=mirror, limits=limits, control=control, work=work)
+        except BaseException:
+            if not existed:
+                self._drop_if_empty(dom)  # a refused or cancelled first ingest leaves no empty domain behind
+            raise
+
+    def _drop_if_empty(self, dom: Domain) -> None:
+        with self._lock:
+            if self._domains.get(dom.name) is not dom or dom.store.counts()[1] or not dom.ingest_lock.acquire(False):
+                return  # kept: it holds chunks, or another ingest is writing it
+            try:
+                self._domains.pop(dom.name)
+            finally:
+                dom.ingest_lock.release()
+        dom.destroy()
 
     def owned_chunks(self, user: str) -> int:
         """How many chunks the domains private to ``user`` hold (what a per-user limit counts)."""

@@ -129,6 +129,13 @@ class ChunkStore:
         rows = self._conn().execute("SELECT source, hash FROM files WHERE root=?", (root,))
         return dict(rows.fetchall())
 
+    def file_chunk_count(self, root: str, source: str) -> int:
+        """How many chunks a file holds now (what replacing it gives back to a user's total)."""
+        row = self._conn().execute(
+            "SELECT COUNT(*) FROM chunks c JOIN files f ON c.file_id=f.id WHERE f.root=? AND f.source=?", (root, source),
+        ).fetchone()
+        return int(row[0])
+
     def old_vectors(self, root: str, source: str) -> dict[str, np.ndarray]:
         """Vectors of a file's current chunks by chunk hash, to reuse for unchanged chunks."""
         rows = self._conn().execute(
