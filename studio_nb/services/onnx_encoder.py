@@ -53,6 +53,9 @@ class OnnxEncoder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # no busy-waiting between operators: on 2 shared cores a spinning thread takes the CPU
+        # from the ingest's term cutting, the chat model and everyone else
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
         self.dim = int(_read_json(folder / "config.json", {}).get("hidden_size") or self.session.get_outputs()[0].shape[-1])

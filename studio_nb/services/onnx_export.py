@@ -65,10 +65,13 @@ def ensure_exported(model_dir: Path, cache_root: Path, precision: str = "int8", 
     target = exported_dir(model_dir, cache_root, precision)
     if (target / MODEL_FILE).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    from studio_nb.services import private_files
+
+    private_files.make_dir(target.parent)  # it may be inside the data dir, which is owner-only
     import fcntl
 
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
+    lock_fd = os.open(target.parent / f".{target.name}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with os.fdopen(lock_fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be exporting the same model
         if (target / MODEL_FILE).is_file():
             return target
@@ -135,6 +138,9 @@ def export(model_dir: Path, out_dir: Path, precision: str = "int8") -> None:
             shutil.copy(pooling, tmp / "pooling.json")
         (tmp / "export.json").write_text(json.dumps({"source": str(model_dir), "precision": precision,
                                                      "recipe": RECIPE, "torch": torch.__version__}))
+        from studio_nb.services import private_files
+
+        private_files.tighten_tree(tmp)  # the data dir's rule: owner-only, files and folders
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

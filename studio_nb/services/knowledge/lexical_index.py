@@ -11,7 +11,8 @@ The terms come from the one tokenizer (``services.tokenizer``), stored space-sep
 in the chunk store; tantivy's ``whitespace`` tokenizer only splits them again, so a term
 is exactly what the tokenizer made (``max_tokens``, ``1.2``, ``知识库``). Each document is
 a chunk id (indexed, fast) and its terms (frequencies, no positions). The index lives in
-``<domain>/lexical/``; SQLite stays the truth, and ``lexical.gen`` records the store
+``<domain>/lexical/``, owner-only like the rest of the domain (tantivy's new files are
+tightened after each commit); SQLite stays the truth, and ``lexical.gen`` records the store
 generation the index matches, so an index behind the store (a crash between the two
 commits) is rebuilt from the stored terms at the next open — as is a missing one (data
 dirs from before this index: the migration). tantivy is imported on first use.
@@ -79,6 +80,7 @@ class LexicalIndex:
             n += 1
         writer.commit()
         writer.wait_merging_threads()
+        private_files.tighten_tree(self.path)  # tantivy's files are born with the umask's mode
         self._index.reload()
         return n
 
@@ -93,6 +95,7 @@ class LexicalIndex:
             writer.add_document(tantivy.Document(id=int(chunk_id), terms=terms))
         writer.commit()
         writer.wait_merging_threads()  # small segments are merged now, not left to pile up
+        private_files.tighten_tree(self.path)
         self._index.reload()
 
     def _writer(self):
