@@ -38,7 +38,7 @@ BENCHES = [
     ("knowledge_scale", ["--sizes", "10000,100000"], 1500),
     ("parallel", ["--rounds", "12", "--e2e-rounds", "2", "--docs", "10"], 300),
     ("ttft", ["--rounds", "2"], 300),
-    ("warm_up", ["--starts", "2"], 400),
+    ("warm_up", ["--starts", "2", "--baseline-runtime", "torch"], 500),
     ("answers", ["--split", "heldout", "--modes", "grounded,extractive"], 900),
     ("isolation", [], 300),
     ("llama_threads", ["--rounds", "2"], 300),
