@@ -10,6 +10,7 @@ a dictionary lookup per query term and candidate: the candidates' terms come wit
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 K1, B = 1.2, 0.75
@@ -23,21 +24,27 @@ def term_weights(tokens: list[str], domains: list[tuple[int, dict[str, int]]]) -
 
 def score(candidates: list[tuple[int, str]], tokens: list[str], idf: dict[str, float],
           mean_length: float) -> list[tuple[int, float]]:
-    """``(chunk id, BM25)`` best first for ``candidates`` = ``(id, space-separated terms)``."""
-    query = Counter(tokens)
+    """``(chunk id, BM25)`` best first for ``candidates`` = ``(id, space-separated terms)``.
+
+    A chunk has hundreds of terms (a Chinese one, its words and every character bigram)
+    and only the query's matter: one regular expression finds them all, whole terms only,
+    in one pass over each chunk in C — instead of splitting every chunk into a Counter,
+    which made rescoring 50 candidates the slowest part of a 100k-chunk query."""
+    query = {t: q for t, q in Counter(tokens).items() if idf.get(t, 0.0) > 0}
+    if not query:
+        return []
+    find = re.compile("(?<![^ ])(?:" + "|".join(map(re.escape, sorted(query, key=len, reverse=True))) + ")(?![^ ])")
     avg = max(mean_length, 1e-9)
     out = []
     for chunk_id, text in candidates:
-        terms = text.split(" ") if text else []
-        tf = Counter(terms)
-        norm = K1 * (1 - B + B * len(terms) / avg)
-        s = sum(idf.get(t, 0.0) * q * tf[t] * (K1 + 1) / (tf[t] + norm) for t, q in query.items() if tf[t])
-        if s > 0:
-            out.append((int(chunk_id), s))
+        found = Counter(find.findall(text))
+        if not found:
+            continue
+        norm = K1 * (1 - B + B * (text.count(" ") + 1) / avg)
+        s = sum(idf[t] * query[t] * tf * (K1 + 1) / (tf + norm) for t, tf in found.items())
+        out.append((int(chunk_id), s))
     out.sort(key=lambda kv: -kv[1])
     return out
-
-
 
 def search(index, store, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
     """Top ``k`` ``(chunk id, BM25)``: the lexical ``index``'s candidates, scored from their
