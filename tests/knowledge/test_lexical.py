@@ -105,3 +105,28 @@ def test_studioignore_rules(tmp_path: Path) -> None:
     (tmp_path / ".studioignore").write_text("build/\n/docs/draft*.md\n*.log\n")
     found = [rel for _, rel in walk_files(tmp_path, IgnoreRules.from_root(tmp_path))]
     assert found == ["a.md", "docs/final.md"]
+
+
+def test_bm25_rescoring_counts_whole_terms_as_a_counter_would() -> None:
+    import math
+    import random
+    from collections import Counter
+
+    from studio_nb.services.knowledge.bm25 import B, K1, score, term_weights
+
+    random.seed(1)
+    vocab = [f"w{i}" for i in range(40)] + ["知识", "知识库", "max_tokens", "1.2", "a", "w1w1", "a.b", "a+b"]
+    cands = [(i, " ".join(random.choice(vocab) for _ in range(random.randint(0, 60)))) for i in range(60)]
+    query = ["w1", "w1", "知识", "a", "1.2", "zz", "a.b", "a+b"]
+    idf = term_weights(query, [(100, {t: 1 + i for i, t in enumerate(sorted(set(query)))})])
+    assert all(w > 0 for w in idf.values()) and idf["w1"] == pytest.approx(math.log(1 + (100 - 5 + 0.5) / 5.5))
+
+    def by_counter(text: str) -> float:
+        terms = text.split(" ") if text else []
+        tf, norm = Counter(terms), K1 * (1 - B + B * len(terms) / 30)
+        return sum(idf[t] * q * tf[t] * (K1 + 1) / (tf[t] + norm) for t, q in Counter(query).items() if tf[t])
+
+    expected = sorted(((i, by_counter(t)) for i, t in cands if by_counter(t) > 0), key=lambda kv: -kv[1])
+    got = score(cands, query, idf, 30)
+    assert [i for i, _ in got] == [i for i, _ in expected]
+    assert all(s == pytest.approx(e) for (_, s), (_, e) in zip(got, expected))
