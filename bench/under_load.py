@@ -10,7 +10,7 @@ measured quiet, then while bob
 - **uploads 200 MB**: one request without a token and one with bob's token, both with a
   200 MB body; the server's RSS is sampled all the while (the peak over the idle figure is
   reported: goal ≤ +50 MB);
-- **ingests a page-bomb PDF**: 1,000 pages sharing one content stream (157 KB);
+- **ingests a page-bomb PDF**: 1,000 pages sharing one content stream (a ~190 KB file);
 - **replays with lifted params** (refused: the allow-list) and then runs the longest
   generation his limits allow (a generative answer of the server's ``max_tokens``).
 
@@ -55,6 +55,9 @@ QUESTIONS = [
     "What does the memory saver store?", "How do I switch an operator for one session?",
 ]
 _asked = iter(range(10**6))
+#: the page bomb's shared stream: ~50 KB of text drawn by 1,000 pages (a ~190 KB file, as in the
+#: issue), 50 MB of content to parse, under the content limit: the characters limit stops it
+BOMB_TEXT = b"zebra quince ledger " * 2500
 LONG = "Write a very long, detailed essay about distributed stream processing, with many sections."
 
 
@@ -165,7 +168,7 @@ async def big_uploads(srv, size: int):
 
 
 async def bomb_upload(srv):
-    ctype, body = multipart({"bomb.pdf": page_bomb(1000, b"zebra quince ledger " * 40)})
+    ctype, body = multipart({"bomb.pdf": page_bomb(1000, BOMB_TEXT)})
     t0 = time.perf_counter()
     code, out = await rest(srv, "bob", "knowledge/bob_bomb/files", method="POST", body=body,
                            headers={"Content-Type": ctype})
