@@ -21,7 +21,7 @@ help:
 	@echo "make demo   set everything up, then answer a sample question through the full pipeline"
 	@echo "make test   set everything up, then run every test (kernel, services, operators, Jupyter, browser, Ray)"
 	@echo "make run    set everything up, then start JupyterLab with the Studio page on 127.0.0.1"
-	@echo "make bench  run every benchmark in bench/ (~15 min), write bench/results/summary.{json,md}"
+	@echo "make bench  run every benchmark in bench/ (~25 min), write bench/results/summary.{json,md}"
 
 $(STAMP): pyproject.toml constraints.txt studio_nb/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

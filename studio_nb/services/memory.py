@@ -8,7 +8,8 @@ acknowledged turn). WAL lets readers (``load``) run while a writer commits.
 ``load`` gives the prompt builder two things: the last ``window`` turns in order (what
 the user just said) and up to ``recall_k`` older turns most relevant to the new question
 (what they said long ago that matters now). Relevance is a lexical score built from
-words and CJK character bigrams, and, when an embedder is injected, embedding
+the one tokenizer's terms (``services.tokenizer``: words, jieba words and CJK character
+bigrams), and, when an embedder is injected, embedding
 similarity. The default embedding model is English-only: between Chinese texts its
 similarities are noise (measured: for the question "知识库的索引是怎么建的" an unrelated
 Chinese joke scored 0.84, the turn about index building 0.44). So the dense score is
@@ -55,7 +56,8 @@ from typing import Any, Callable
 
 from studio_nb.access import LOCAL_USER, check_session, namespace
 from studio_nb.services import private_files
-from studio_nb.services.text import CJK_RUN, cjk_share
+from studio_nb.services.text import cjk_share
+from studio_nb.services.tokenizer import tokenize
 from studio_nb.errors import ConfigError, StudioError
 
 TITLE_CHARS = 60
@@ -165,22 +167,11 @@ class _CacheEntry:
 
 # --- lexical relevance ------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9_]+")
-
-
 def lexical_terms(text: str) -> set[str]:
-    """Lower-cased words plus CJK character bigrams (single characters for 1-char runs).
-
-    Chinese has no spaces; bigrams match "知识库" against "知识" and "识库" without a
-    segmenter, which is how most CJK search engines index text.
-    """
-    text = text.lower()
-    terms = {w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()}
-    for run in CJK_RUN.findall(text):
-        if len(run) == 1:
-            terms.add(run)
-        terms.update(run[i : i + 2] for i in range(len(run) - 1))
-    return terms
+    """The search terms of ``text`` (``services.tokenizer``, as the knowledge base and the
+    evidence selector see them): stemmed words without stopwords, identifier parts, and
+    for Chinese jieba words plus character bigrams, so "知识库" meets "知识" and "识库"."""
+    return set(tokenize(text))
 
 
 def lexical_score(query_terms: set[str], text: str) -> float:

@@ -6,8 +6,9 @@ text, so they live here once:
 
 - ``cjk_share``: how much of a text is Chinese, counted in words (one CJK character is
   about a word, an English word about four letters), 0.0 for English, 1.0 for Chinese;
-- ``terms``: the search terms of a text (the BM25 tokenizer's: jieba words and character
-  bigrams for Chinese, stemmed lowercase words and identifier parts for Latin text);
+- ``terms``: the search terms of a text (``services.tokenizer``, the one tokenizer: jieba
+  words and character bigrams for Chinese, stemmed lowercase words and identifier parts
+  for Latin text);
 - ``identifiers``: code-like names in a text (``LocalEnvironment``, ``env.submit()``,
   ``max_tokens``, ``--data-dir``), which must be matched exactly, not as words;
 - ``folded`` and ``jaccard``: what two texts say, compared (case and spacing ignored; the
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 import re
 
-#: CJK ideographs, kana and hangul (the scripts written without spaces)
-CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+from studio_nb.services.tokenizer import CJK_CHARS, tokenize
+
 CJK = re.compile(f"[{CJK_CHARS}]")
 CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -40,9 +41,7 @@ def cjk_share(text: str) -> float:
 
 
 def terms(text: str) -> list[str]:
-    """Search terms of ``text`` (duplicates kept), as the BM25 index sees them."""
-    from studio_nb.services.knowledge.lexical_tokens import tokenize
-
+    """Search terms of ``text`` (duplicates kept), as the full-text index sees them."""
     return tokenize(text)
 
 

@@ -101,6 +101,38 @@ def test_index_rebuilt_after_crash_or_corruption(setup, tmp_path: Path) -> None:
     km3.close()
 
 
+def test_a_small_ingest_rewrites_no_graph_and_an_unclean_stop_is_caught_up(setup, tmp_path: Path) -> None:
+    km, src, _ = setup
+    km.ingest(src, "d", progress=False)
+    path = Path(km.domains()[0].path)
+    saved = (path / "vectors.hnsw").read_bytes()
+    (src / "k.md").write_text(DOC.format(a="kappa " * 60, b="sigma " * 60))
+    assert km.ingest(src, "d", progress=False).chunks_added == 2
+    assert (path / "vectors.hnsw").read_bytes() == saved  # the graph on disk is behind, and marked so
+    assert {h.chunk.source for h in km.search("kappa", k=1, mode="dense")} == {"k.md"}
+    # another manager opens the domain as after a crash (km never closed): it catches up from the store
+    km2 = KnowledgeManager(tmp_path / "data", embedder=HashEmbedder())
+    assert {h.chunk.source for h in km2.search("kappa", k=1, mode="dense")} == {"k.md"}
+    assert km2._domains["d"].vectors.live == km2.domains()[0].chunks == 10
+    km2.close()  # ... and saves the caught-up graph
+    assert (path / "vectors.hnsw").read_bytes() != saved
+
+
+def test_a_write_by_another_process_is_seen_by_a_running_one(setup, tmp_path: Path) -> None:
+    km, src, _ = setup
+    km.ingest(src, "d", progress=False)
+    assert km.search("kappa", k=1, mode="lexical") == []
+    other_src = tmp_path / "other"
+    other_src.mkdir()
+    (other_src / "g.md").write_text(DOC.format(a="kappa " * 60, b="sigma " * 60))
+    writer = KnowledgeManager(tmp_path / "data", embedder=HashEmbedder())  # its own store and graph
+    writer.ingest(other_src, "d", progress=False)
+    writer.close()
+    assert {h.chunk.source for h in km.search("kappa", k=1, mode="lexical")} == {"g.md"}
+    assert {h.chunk.source for h in km.search("kappa", k=1, mode="dense")} == {"g.md"}
+    assert km._domains["d"].vectors.live == 10
+
+
 def test_dimension_mismatch_is_a_clear_error(setup, tmp_path: Path) -> None:
     km, src, _ = setup
     km.ingest(src, "d", progress=False)

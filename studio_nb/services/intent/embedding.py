@@ -74,7 +74,8 @@ class PrototypeScorer:
     def _cache_file(self, texts: list[str]) -> Path | None:
         if self.cache_dir is None:
             return None
-        model = str(getattr(self.embedder, "model_path", None) or "default")
+        # the model and its runtime (an int8 ONNX export's vectors differ from torch's)
+        model = str(getattr(self.embedder, "fingerprint", None) or getattr(self.embedder, "model_path", None) or "default")
         key = hashlib.sha256(json.dumps([model, texts], ensure_ascii=False).encode()).hexdigest()[:16]
         return self.cache_dir / f"intent-prototypes-{key}.npy"
 

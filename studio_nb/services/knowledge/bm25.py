@@ -1,86 +1,56 @@
-"""An in-memory BM25 (Okapi) index over pre-tokenised documents.
+"""BM25 scores for the lexical index's candidates, with weights of every domain searched.
 
-Tokens are stored with the chunks in SQLite, so rebuilding this index at ``warm_up`` or
-after an ingest is a pass over integers and strings (no segmentation) — cheaper than
-keeping a second on-disk format in sync. The index is immutable once built: a search
-never sees a half-updated one; the owner swaps in a new index instead.
+tantivy (``lexical_index.py``) finds and orders the candidates of each domain, with term
+weights of that domain alone; this scores them again with Okapi BM25 (k1 1.2, b 0.75, Lucene's ``log(1 + (N - df + 0.5) / (df + 0.5))``
+term weight, never negative) where N and df count all the domains of the search, so one
+domain's score means what another's does and the lists can be merged by score. It costs
+a dictionary lookup per query term and candidate: the candidates' terms come with them.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
-from typing import Iterable
 
-import numpy as np
-
-
-class BM25Index:
-    """Okapi BM25 with the usual ``k1``/``b``; ``ids`` are the callers' document ids."""
-
-    def __init__(self, docs: Iterable[tuple[int, list[str]]], k1: float = 1.2, b: float = 0.75) -> None:
-        self.k1, self.b = k1, b
-        ids: list[int] = []
-        lengths: list[int] = []
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        for row, (doc_id, tokens) in enumerate(docs):
-            ids.append(doc_id)
-            lengths.append(len(tokens))
-            for term, tf in Counter(tokens).items():
-                entry = postings.setdefault(term, ([], []))
-                entry[0].append(row)
-                entry[1].append(tf)
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self._len = np.asarray(lengths, dtype=np.float32)
-        avg = float(self._len.mean()) if len(ids) else 1.0
-        self._norm = (k1 * (1 - b + b * self._len / max(avg, 1e-9))).astype(np.float32)
-        n = len(ids)
-        self._post = {
-            t: (np.asarray(r, dtype=np.int32), np.asarray(f, dtype=np.float32), math.log(1 + (n - len(r) + 0.5) / (len(r) + 0.5)))
-            for t, (r, f) in postings.items()
-        }
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def nbytes(self) -> int:
-        """Approximate memory of the postings and per-document arrays."""
-        arrays = sum(r.nbytes + f.nbytes for r, f, _ in self._post.values())
-        return arrays + self.ids.nbytes + self._len.nbytes + self._norm.nbytes + 120 * len(self._post)
-
-    def df(self, term: str) -> int:
-        """How many documents contain ``term``."""
-        post = self._post.get(term)
-        return 0 if post is None else len(post[0])
-
-    def search(self, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` ``(doc_id, score)`` for the query tokens, best first; zero scores dropped.
-
-        ``idf`` overrides this index's own term weights: searching several domains with
-        weights from their union makes their scores comparable (see ``union_idf``).
-        """
-        if not len(self.ids) or not tokens:
-            return []
-        scores = np.zeros(len(self.ids), dtype=np.float32)
-        for term, qtf in Counter(tokens).items():
-            post = self._post.get(term)
-            if post is None:
-                continue
-            rows, tf, own_idf = post
-            idf_t = own_idf if idf is None else idf.get(term, own_idf)
-            scores[rows] += idf_t * qtf * tf * (self.k1 + 1) / (tf + self._norm[rows])
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+K1, B = 1.2, 0.75
 
 
-def union_idf(indexes: list[BM25Index], tokens: list[str]) -> dict[str, float]:
-    """BM25 term weights as if ``indexes`` were one collection."""
-    n = sum(len(ix) for ix in indexes)
-    out = {}
-    for term in set(tokens):
-        df = sum(ix.df(term) for ix in indexes)
-        out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+def term_weights(tokens: list[str], domains: list[tuple[int, dict[str, int]]]) -> dict[str, float]:
+    """IDF of each query term over ``domains`` given as ``(chunks, {term: df})``."""
+    n = sum(size for size, _ in domains)
+    return {t: math.log(1 + (n - (df := sum(d.get(t, 0) for _, d in domains)) + 0.5) / (df + 0.5)) for t in set(tokens)}
+
+
+def score(candidates: list[tuple[int, str]], tokens: list[str], idf: dict[str, float],
+          mean_length: float) -> list[tuple[int, float]]:
+    """``(chunk id, BM25)`` best first for ``candidates`` = ``(id, space-separated terms)``.
+
+    A chunk has hundreds of terms (a Chinese one, its words and every character bigram)
+    and only the query's matter: one regular expression finds them all, whole terms only,
+    in one pass over each chunk in C — instead of splitting every chunk into a Counter,
+    which made rescoring 50 candidates the slowest part of a 100k-chunk query."""
+    query = {t: q for t, q in Counter(tokens).items() if idf.get(t, 0.0) > 0}
+    if not query:
+        return []
+    find = re.compile("(?<![^ ])(?:" + "|".join(map(re.escape, sorted(query, key=len, reverse=True))) + ")(?![^ ])")
+    avg = max(mean_length, 1e-9)
+    out = []
+    for chunk_id, text in candidates:
+        found = Counter(find.findall(text))
+        if not found:
+            continue
+        norm = K1 * (1 - B + B * (text.count(" ") + 1) / avg)
+        s = sum(idf[t] * query[t] * tf * (K1 + 1) / (tf + norm) for t, tf in found.items())
+        out.append((int(chunk_id), s))
+    out.sort(key=lambda kv: -kv[1])
     return out
+
+def search(index, store, tokens: list[str], k: int, idf: dict[str, float] | None = None) -> list[tuple[int, float]]:
+    """Top ``k`` ``(chunk id, BM25)``: the lexical ``index``'s candidates, scored from their
+    terms in the chunk ``store``, with the term weights ``idf`` (None: this store's own)."""
+    chunks, terms = store.term_stats()
+    if idf is None:
+        idf = term_weights(tokens, [(chunks, index.dfs(set(tokens)))])
+    rows = store.terms(index.candidates(tokens, k))  # a chunk replaced meanwhile is left out
+    return score(rows, tokens, idf, terms / max(chunks, 1))[:k]

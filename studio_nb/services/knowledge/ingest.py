@@ -19,6 +19,10 @@ With ``limits`` (what a server passes for an upload, limits.py) an ingest that w
 too much stops before anything is embedded — files are counted as they are split,
 chunks after each file — and stores nothing; ``control`` cancels it between files and
 embedding slices and sees its progress. Without them it runs as it always did.
+
+Where the splitting and the embedding run is the ``work`` strategy's business: this
+process (``LOCAL``, the default) or the workers of a Ray cluster (``ray_ingest.RayWork``);
+either way the driver diffs, reuses vectors and writes to the one store.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from studio_nb.errors import ConfigError
 from studio_nb.services.knowledge.domain import Domain
 from studio_nb.services.knowledge.ignore import IgnoreRules, walk_files
 from studio_nb.services.knowledge.limits import IngestControl, IngestLimits
-from studio_nb.services.knowledge.lexical_tokens import tokenize
+from studio_nb.services.tokenizer import tokenize
 from studio_nb.services.knowledge.split_text import SplitConfig
 from studio_nb.services.knowledge.splitters import SkipFile, split_file, supported
 from studio_nb.services.knowledge.store import NewChunk
@@ -66,15 +70,22 @@ def _targets(path: Path) -> tuple[Path, list[tuple[Path, str]], bool]:
     raise ConfigError(f"cannot ingest {path}: no such file or folder; fix: pass an existing file or folder path")
 
 
-def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig, errors: list[str],
-          limits: IngestLimits, control: IngestControl | None):
-    """Hash every file; split the new or changed ones. Returns (pending, unchanged, seen)."""
-    pending: list[_Pending] = []
-    unchanged, seen, chunks = 0, set(), 0
+@dataclass
+class Scan:
+    """What reading a folder found: every file seen, and how many were unchanged."""
+
+    seen: set[str]
+    unchanged: int = 0
+
+
+def changed_files(files: list[tuple[Path, str]], known: dict[str, str], errors: list[str],
+                  control: IngestControl | None, scan: Scan):
+    """Read and hash every file; yield ``(file, rel, digest, bytes)`` of the new or changed
+    ones (an unchanged file costs its hash). ``scan`` counts the rest."""
     for n, (file, rel) in enumerate(files):
         if control is not None:
             control.progress("reading", n, len(files))
-        seen.add(rel)
+        scan.seen.add(rel)
         try:
             data = file.read_bytes()
         except OSError as exc:
@@ -82,8 +93,17 @@ def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig
             continue
         digest = hashlib.sha256(data).hexdigest()
         if known.get(rel) == digest:
-            unchanged += 1
+            scan.unchanged += 1
             continue
+        yield file, rel, digest, data
+
+
+def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig, errors: list[str],
+          limits: IngestLimits, control: IngestControl | None):
+    """Hash every file; split the new or changed ones here. Returns (pending, unchanged, seen)."""
+    pending: list[_Pending] = []
+    scan, chunks = Scan(set()), 0
+    for file, rel, digest, data in changed_files(files, known, errors, control, scan):
         try:
             pieces = split_file(file, data, cfg, limits, control, rel)
         except SkipFile as exc:
@@ -92,7 +112,7 @@ def _read(files: list[tuple[Path, str]], known: dict[str, str], cfg: SplitConfig
         chunks += len(pieces)
         limits.check("max_chunks", chunks, f"the files up to {rel} make {chunks:,} chunks")
         pending.append(_Pending(rel, digest, len(data), pieces))
-    return pending, unchanged, seen
+    return pending, scan.unchanged, scan.seen
 
 
 def _embed(texts: list[str], embedder, batch_size: int, progress: bool,
@@ -113,28 +133,51 @@ def _embed(texts: list[str], embedder, batch_size: int, progress: bool,
     return out
 
 
+class LocalWork:
+    """Split and embed in this process: the embedding model on the calling thread, the
+    terms cut beside it on a second one."""
+
+    name = "local"
+
+    def read(self, files, known, cfg, errors, limits, control):
+        return _read(files, known, cfg, errors, limits, control)
+
+    def vectors_and_terms(self, texts: list[list[str]], todo: list[str], embedder, batch_size: int, progress: bool,
+                          control: IngestControl | None) -> tuple[np.ndarray | None, list[list[list[str]]]]:
+        """Vectors of ``todo`` and the terms of every text in ``texts`` (per file)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ingest-terms") as pool:
+            terms = pool.submit(lambda: [[tokenize(t) for t in ts] for ts in texts])  # beside the embedding
+            vecs = _embed(todo, embedder, batch_size, progress, control) if todo else None
+            return vecs, terms.result()
+
+
+LOCAL = LocalWork()
+
+
 def ingest_path(
     domain: Domain, path: Path, embedder, cfg: SplitConfig, *, progress: bool = True, batch_size: int = 32,
     mirror: bool = False, limits: IngestLimits | None = None, control: IngestControl | None = None,
+    work=None,
 ) -> IngestReport:
     """Bring ``domain`` in line with the files at ``path`` (see the module docstring)."""
     while not domain.ingest_lock.acquire(timeout=0.25):  # another ingest of this domain runs
         if control is not None:
             control.progress("waiting", 0, 0)
     try:
-        return _ingest(domain, path, embedder, cfg, progress, batch_size, mirror, limits or IngestLimits(), control)
+        return _ingest(domain, path, embedder, cfg, progress, batch_size, mirror, limits or IngestLimits(), control,
+                       work or LOCAL)
     finally:
         domain.ingest_lock.release()
 
 
 def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bool, batch_size: int,
-            mirror: bool, limits: IngestLimits, control: IngestControl | None) -> IngestReport:
+            mirror: bool, limits: IngestLimits, control: IngestControl | None, work) -> IngestReport:
     t0 = time.perf_counter()
     path = Path(path).expanduser().resolve()
     root, files, is_folder = _targets(path)
     known = domain.store.file_hashes(str(root))
     errors: list[str] = []
-    pending, unchanged, seen = _read(files, known, cfg, errors, limits, control)
+    pending, unchanged, seen = work.read(files, known, cfg, errors, limits, control)
     removed = sorted(s for s in known if s not in seen) if is_folder else []
 
     # chunks whose text is unchanged keep their vectors; the rest are embedded once each
@@ -151,12 +194,9 @@ def _ingest(domain: Domain, path: Path, embedder, cfg: SplitConfig, progress: bo
         limits.check("max_user_chunks", after, f"this ingest would bring your domains to {after:,} chunks "
                      f"(they hold {limits.user_chunks:,})")
     todo = sorted({h: t for ts, hs in zip(texts, hashes) for t, h in zip(ts, hs) if h not in reuse}.items())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ingest-terms") as pool:
-        terms = pool.submit(lambda: [[tokenize(t) for t in ts] for ts in texts])  # beside the embedding
-        if todo:
-            vecs = _embed([t for _, t in todo], embedder, batch_size, progress, control)
-            reuse.update({h: v for (h, _), v in zip(todo, vecs)})
-        tokens = terms.result()
+    vecs, tokens = work.vectors_and_terms(texts, [t for _, t in todo], embedder, batch_size, progress, control)
+    if todo:
+        reuse.update({h: v for (h, _), v in zip(todo, vecs)})
 
     changed = []
     for p, ts, hs, toks in zip(pending, texts, hashes, tokens):

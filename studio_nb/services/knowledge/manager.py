@@ -24,8 +24,8 @@ from typing import Iterable
 
 from studio_nb.errors import ConfigError, ForbiddenError
 from studio_nb.services import private_files
-from studio_nb.services.knowledge import lexical_tokens
-from studio_nb.services.knowledge.bm25 import union_idf
+from studio_nb.services import tokenizer
+from studio_nb.services.knowledge.bm25 import term_weights
 from studio_nb.services.knowledge.domain import STORE_FILE, Domain
 from studio_nb.services.knowledge.fusion import METHODS, dense_weight, fuse
 from studio_nb.services.knowledge.ingest import ingest_path
@@ -115,7 +115,7 @@ class KnowledgeManager:
             warm = getattr(self.embedder, "warm_up", None)
             if warm:
                 warm()
-            lexical_tokens.warm_up()
+            tokenizer.warm_up()
             self._warm = True
 
     def close(self) -> None:
@@ -211,7 +211,7 @@ class KnowledgeManager:
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
                admin: bool = False, shared: bool = False, mirror: bool = False, limits: IngestLimits | None = None,
-               control: IngestControl | None = None) -> IngestReport:
+               control: IngestControl | None = None, work=None) -> IngestReport:
         """Index a file or folder into ``domain`` (created on first use), incrementally.
 
         A domain created by a named ``user`` is private to them, unless an ``admin`` asks
@@ -219,6 +219,8 @@ class KnowledgeManager:
         ``mirror``: the domain keeps only what is at ``path`` (files from other roots go).
         ``limits`` bound what the ingest may cost (LimitExceeded, nothing stored) and
         ``control`` cancels it or watches it (see limits.py); a server passes both.
+        ``work`` is where splitting and embedding run: this process (None) or a Ray
+        cluster's workers (``ray_ingest.RayWork``); the store written is the same.
         """
         _check_name(domain)
         self.warm_up()
@@ -227,7 +229,7 @@ class KnowledgeManager:
         dom = self._domain_for_write(domain, user, admin=admin, shared=shared)
         try:
             return ingest_path(dom, Path(path), self.embedder, self.split, progress=progress,
-                               batch_size=self.batch_size, mirror=mirror, limits=limits, control=control)
+                               batch_size=self.batch_size, mirror=mirror, limits=limits, control=control, work=work)
         except BaseException:
             if not existed:
                 self._drop_if_empty(dom)  # a refused or cancelled first ingest leaves no empty domain behind
@@ -269,7 +271,7 @@ class KnowledgeManager:
         found = []
         for name in sorted(candidates):
             token = name.lower().replace("()", "")
-            if any(0 < d.bm25.df(token) <= max_share * max(len(d.bm25), 1) for d in doms):
+            if any(0 < d.df(token) <= max_share * max(d.size, 1) for d in doms):
                 found.append(name)
         return found
 
@@ -295,8 +297,9 @@ class KnowledgeManager:
         vec = self.embedder.encode([query])[0] if mode != "lexical" else None
         tokens = idf = None
         if mode != "dense":
-            tokens = lexical_tokens.tokenize(query)
-            idf = union_idf([d.bm25 for d in targets], tokens) if len(targets) > 1 else None
+            tokens = tokenizer.tokenize(query)
+            # term weights over all the domains searched: their BM25 scores can be merged
+            idf = term_weights(tokens, [d.term_frequencies(tokens) for d in targets])
         return vec, tokens, idf
 
     @staticmethod

@@ -1,7 +1,11 @@
-"""The SQLite chunk store of one domain: files, chunks, their tokens and vectors.
+"""The SQLite chunk store of one domain: files, chunks, their terms and vectors.
 
-SQLite is the source of truth; the hnswlib graph and the BM25 index are derived from it
-and can always be rebuilt from the vectors and tokens kept here. Each thread gets its own
+SQLite is the source of truth; the hnswlib graph and the tantivy lexical index are
+derived from it and can always be rebuilt (or brought up to date) from the vectors and
+terms kept here. Triggers keep two counts in ``meta`` in the same transaction as the
+rows — chunks (``lex_chunks``) and terms in all of them (``lex_terms``) — which BM25's
+term weights and mean length need without a pass over the chunks. Stores made before
+the counts existed (schema 1) get them on first open (``migrated``). Each thread gets its own
 connection (WAL lets readers run beside the one writer); the domain serialises writers.
 Chunk ids use AUTOINCREMENT so an id is never reused — it doubles as the vector label.
 """
@@ -32,6 +36,20 @@ CREATE TABLE IF NOT EXISTS chunks (
     tokens TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 """
+SCHEMA_VERSION = 2  # 1: no term counts
+
+#: SQL for the number of space-separated terms in a tokens column
+_N_TERMS = "(length({c}) - length(replace({c}, ' ', '')) + ({c} != ''))"
+_COUNTS = f"""
+CREATE TRIGGER IF NOT EXISTS chunks_count_add AFTER INSERT ON chunks BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'lex_chunks';
+    UPDATE meta SET value = CAST(value AS INTEGER) + {_N_TERMS.format(c="new.tokens")} WHERE key = 'lex_terms';
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_count_drop AFTER DELETE ON chunks BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'lex_chunks';
+    UPDATE meta SET value = CAST(value AS INTEGER) - {_N_TERMS.format(c="old.tokens")} WHERE key = 'lex_terms';
+END;
+"""
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,19 @@ class ChunkStore:
         private_files.sqlite_file(self.path)  # 0600, so SQLite's -wal/-shm are born 0600 too
         with self._conn() as db:
             db.executescript(_SCHEMA)
+            #: True when this open counted an older store's chunks and terms
+            self.migrated = self._migrate(db)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> bool:
+        counted = db.execute("SELECT 1 FROM meta WHERE key='lex_chunks'").fetchone() is not None
+        if not counted:  # a new store, or one from before the counts: count once
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('lex_chunks', (SELECT COUNT(*) FROM chunks))")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('lex_terms', "
+                       f"(SELECT COALESCE(SUM({_N_TERMS.format(c='tokens')}), 0) FROM chunks))")
+        db.executescript(_COUNTS)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        return not counted and db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] > 0
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -146,15 +177,39 @@ class ChunkStore:
         return ids
 
     # -- chunks -----------------------------------------------------------------------
-    def all_tokens(self) -> list[tuple[int, list[str]]]:
-        rows = self._conn().execute("SELECT id, tokens FROM chunks ORDER BY id")
-        return [(i, t.split(" ") if t else []) for i, t in rows]
+    def terms(self, ids: list[int]) -> list[tuple[int, str]]:
+        """``(chunk id, space-separated terms)`` of the chunks ``ids`` still stored."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._conn().execute(f"SELECT id, tokens FROM chunks WHERE id IN ({marks})", [int(i) for i in ids]).fetchall()
 
-    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._conn().execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
-        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+    def all_terms(self):
+        """Every ``(chunk id, terms)``, streamed (what the lexical index is rebuilt from)."""
+        return self._conn().execute("SELECT id, tokens FROM chunks ORDER BY id")
+
+    def term_stats(self) -> tuple[int, int]:
+        """(chunks, terms in all of them), kept by the triggers."""
+        rows = dict(self._conn().execute("SELECT key, value FROM meta WHERE key IN ('lex_chunks', 'lex_terms')"))
+        return int(rows.get("lex_chunks", 0)), int(rows.get("lex_terms", 0))
+
+    def chunk_ids(self) -> np.ndarray:
+        return np.asarray([r[0] for r in self._conn().execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
+
+    def all_vectors(self, dim: int, ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of every chunk, or of the chunks ``ids`` (those still stored)."""
+        if ids is None:
+            rows = self._conn().execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        else:
+            rows = []
+            for lo in range(0, len(ids), 500):
+                part = [int(i) for i in ids[lo : lo + 500]]
+                rows += self._conn().execute(
+                    f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))}) ORDER BY id", part
+                ).fetchall()
+        out_ids = np.asarray([r[0] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-        return ids, vecs
+        return out_ids, vecs
 
     def chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:

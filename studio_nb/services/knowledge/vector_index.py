@@ -2,7 +2,8 @@
 
 hnswlib cannot delete, only hide (``mark_deleted``); replaced chunks get new row ids, so
 labels are never reused. The graph is rebuilt from the vectors kept in SQLite when it is
-missing, stale, or mostly hidden elements. Saving writes a temporary file and renames it,
+missing or mostly hidden elements, and brought up to date (``labels`` against the store's
+ids) when it is only behind. Saving writes a temporary file and renames it,
 so a crash never leaves a torn index; the file is made owner-only before it is renamed into
 place (hnswlib creates it with the umask's mode). hnswlib is imported lazily.
 """
@@ -65,6 +66,12 @@ class VectorIndex:
     def deleted(self) -> int:
         return self._deleted
 
+    def labels(self) -> np.ndarray:
+        """Every label in the graph, hidden ones included."""
+        if self._index is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self._index.get_ids_list(), dtype=np.int64)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if self._index is None:
             self._index = self._new(max(len(ids) * 2, 1024))
@@ -73,6 +80,20 @@ class VectorIndex:
             self._index.resize_index(max(need, self._index.max_elements * 2))
         if len(ids):
             self._index.add_items(vectors, ids)
+
+    def catch_up(self, ids: np.ndarray, vectors_of) -> tuple[int, int]:
+        """Make the graph hold exactly the chunk ids ``ids`` (the store's): add the missing
+        ones (``vectors_of(ids) -> (ids, vectors)`` reads them) and hide the rest. Returns
+        (added, hidden); cheap when the graph is only a few writes behind."""
+        have = self.labels()
+        missing, extra = np.setdiff1d(ids, have), np.setdiff1d(have, ids)
+        hidden_before = self._deleted
+        self.remove(extra)
+        if len(missing):
+            found, vectors = vectors_of(missing)
+            self.add(found, vectors)
+        self._deleted = (self._index.element_count if self._index is not None else 0) - len(ids)
+        return len(missing), max(0, self._deleted - hidden_before)
 
     def remove(self, ids) -> None:
         for label in ids:

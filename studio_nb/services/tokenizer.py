@@ -1,4 +1,9 @@
-"""Tokens for BM25 that work for Chinese and English (and code) in the same text.
+"""The one tokenizer: search terms for Chinese and English (and code) in the same text.
+
+Every lexical comparison in studio-nb uses it — the knowledge base's full-text index (at
+ingest and at query time), the evidence selector and the grounding check (through
+``services.text.terms``) and conversation memory's recall — so a word matches the same
+way everywhere. It imports nothing from studio-nb, so any module may import it.
 
 Most of the SAGE docs are Chinese while the default embedding model only knows English,
 so the lexical retriever carries Chinese questions. Chinese runs are segmented with jieba
@@ -15,8 +20,8 @@ import logging
 import re
 import threading
 
-from studio_nb.services.text import CJK_CHARS
-
+#: CJK ideographs, kana and hangul (the scripts written without spaces)
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _RUN = re.compile(f"([{CJK_CHARS}]+)|([^{CJK_CHARS}]+)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)*")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -96,7 +101,7 @@ def _cjk(run: str, out: list[str], bigrams: bool) -> None:
 
 
 def tokenize(text: str, bigrams: bool = True) -> list[str]:
-    """BM25 tokens of ``text`` (order kept, duplicates kept: term frequency matters)."""
+    """Search terms of ``text`` (order kept, duplicates kept: term frequency matters)."""
     out: list[str] = []
     for m in _RUN.finditer(text):
         if m.group(1):
