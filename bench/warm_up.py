@@ -1,7 +1,8 @@
 """From launching a Jupyter server to the Studio being ready, and the first answer after it.
 
 A real ``jupyter server`` child process with the Studio extension (the same launcher the
-tests use: it binds port 0 itself). Measured, per start:
+tests use: it binds port 0 itself, and like ``studio-nb serve`` it keeps jsonschema's unused
+IRI checker out of Jupyter's start-up: ``jupyter_ext/fast_start.py``). Measured, per start:
 
 - ``listening``: launch -> the server accepts connections;
 - ``ready``: launch -> ``studio/api/health`` reports the pipeline warmed up (models loaded,

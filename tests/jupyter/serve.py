@@ -8,8 +8,12 @@ once the server is listening, so the parent needs no retry loop and no sleep.
 
 from __future__ import annotations
 
-from jupyter_server.serverapp import ServerApp
-from tornado.netutil import bind_sockets
+from jupyter_ext.fast_start import skip_unused_iri_checker
+
+skip_unused_iri_checker()  # as `studio-nb serve` does, before Jupyter is imported
+
+from jupyter_server.serverapp import ServerApp  # noqa: E402
+from tornado.netutil import bind_sockets  # noqa: E402
 
 
 class Port0ServerApp(ServerApp):
