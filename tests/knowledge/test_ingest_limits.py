@@ -57,6 +57,9 @@ def test_pages_characters_and_chunks_each_have_a_limit(km, tmp_path):
     pdf = tmp_path / "many.pdf"
     pdf.write_bytes(page_bomb(30, b"okapi"))
     _refused(manager, emb, pdf, IngestLimits(max_pdf_pages=20, settings=SETTINGS), "max_pdf_pages")
+    pdf.write_bytes(page_bomb(50, b"okapi " * 1000))  # 6,000 characters of text on each page
+    message = _refused(manager, emb, pdf, IngestLimits(max_file_chars=20_000, settings=SETTINGS), "max_file_chars")
+    assert "in its first 4 pages" in message
     pdf.unlink()
     md = tmp_path / "long.md"
     md.write_text("# Long\n\n" + "The heron counts ledgers. " * 2000)
