@@ -102,6 +102,11 @@ class StudioPipeline(DebugAPI):
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.pipeline._repr_mimebundle_(include, exclude)
 
+    def to_yaml(self) -> str:
+        """The graph with each operator's current settings (``pipe["prompt_builder"].max_tokens = 64``
+        in a cell is written as 64): load it again with ``pipeline: <file>`` in the config."""
+        return self.pipeline.to_yaml()
+
     @property
     def resources(self) -> StudioResources:
         """The shared models and stores the operators use."""
@@ -335,9 +340,9 @@ class StudioPipeline(DebugAPI):
         versions, configuration and other users' domains: only the status.
         """
         if not detail:
-            ops = {op.name: op._warm for op in self.pipeline.operators()}
+            ops = {op.name: op.is_warm for op in self.pipeline.operators()}
             return {"status": "ready" if all(ops.values()) else "warming", "engine": self.config["engine"]}
-        ops = {op.name: op._warm for op in self.pipeline.operators()}
+        ops = {op.name: op.is_warm for op in self.pipeline.operators()}
         res = self.resources
         llm = res.llm if res.built("llm") else None
         versions = {}
