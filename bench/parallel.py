@@ -201,10 +201,10 @@ def write_result(name: str, res: dict) -> None:
 
 
 def save_turns(pipe: StudioPipeline, session: str) -> None:
-    from studio_nb.services.memory import Turn
+    from studio_nb.services.memory import StoredTurn
 
     for q, a in SAVED_TURNS:
-        pipe.memory.save_turn(Turn.new(session, q, a, intent="KNOWLEDGE_QUERY"))
+        pipe.memory.save_turn(StoredTurn.new(session, q, a, intent="KNOWLEDGE_QUERY"))
 
 
 # ------------------------------------------------------------------------ running

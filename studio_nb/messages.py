@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from studio_nb.services.inference.base import Usage  # noqa: F401  (one Usage for the model and the turn)
-from studio_nb.services.memory import MemoryContext  # noqa: F401  (earlier turns of the session)
+from studio_nb.language import is_chinese
+from studio_nb.records import MemoryContext, StoredTurn, Usage  # shared with the services (records.py)
 
 
 def _rid() -> str:
@@ -269,11 +269,6 @@ class Response:
             "question": self.question,
         }
 
-    def _repr_markdown_(self) -> str:
-        from studio_nb import present
-
-        return present.markdown(self)
-
 
 @dataclass(frozen=True)
 class TextDelta:
@@ -284,12 +279,6 @@ class TextDelta:
     session_id: str = ""
     #: a guardrail retry started over: clients should clear the partial answer
     restart: bool = False
-
-
-def is_chinese(text: str) -> bool:
-    from studio_nb.services.text import cjk_share
-
-    return cjk_share(text) > 0.3
 
 
 def compose_answer(
@@ -322,7 +311,7 @@ def compose_answer(
 
 
 # ---------------------------------------------------------------------- JSON
-_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, MemoryContext, EvidencePiece, Evidence,
+_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
              ContextEnrichedMessage, LLMRequest, Usage, StreamChunk, Regenerate, Dropped, Response, TextDelta)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable
 
+from studio_nb.language import is_chinese
+
 CURSOR = "▌"
 
 
@@ -110,8 +112,6 @@ def _ms(value: float | None) -> str:
 
 
 def _zh(view: View) -> bool:
-    from studio_nb.messages import is_chinese
-
     return is_chinese(view.question or getattr(view.response, "question", ""))
 
 

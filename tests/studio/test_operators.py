@@ -63,9 +63,9 @@ def test_find_loop_points_at_the_second_repetition():
 
 def test_context_join_picks_results_by_type_and_records_failures():
     r = routed()
-    from studio_nb.services.memory import Turn
+    from studio_nb.services.memory import StoredTurn
 
-    mem = MemoryContext(recent=(Turn.new("t", "q", "a", intent="X"),))
+    mem = MemoryContext(recent=(StoredTurn.new("t", "q", "a", intent="X"),))
     docs = (doc(1, 0.5),)
     tools = (ToolResult("calculator", {"expression": "1+1"}, 2),)
     out = ContextJoin()(

@@ -12,18 +12,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Iterator
 
 from studio_nb.errors import StudioError
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one request, as the backend's tokenizer sees them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+from studio_nb.records import Usage
 
 
 @dataclass(frozen=True)
