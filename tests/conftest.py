@@ -43,10 +43,29 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def scripted_studio(tmp_path: Path):
+    """Make the real Studio pipeline (retrieval, evidence, grounding, memory) around a
+    scripted model: ``scripted_studio("reply", answer_mode="generative")``. For tests of
+    logic that is not about generation; each pipeline is closed after the test."""
+    from studio_nb.studio import create_studio_pipeline
+
+    made = []
+
+    def make(*replies: str, **config):
+        config.setdefault("data_dir", str(tmp_path / "data"))
+        made.append(create_studio_pipeline(llm={"backend": "scripted", "replies": list(replies) or ["ok"]}, **config))
+        return made[-1]
+
+    yield make
+    for pipe in made:
+        pipe.close()
+
+
 #: fixtures that load a real model (llama.cpp, the embedding model) or a pipeline that does
 MODEL_FIXTURES = frozenset({
     "real_embedder", "embedder", "classifiers", "chat_llm", "llama_client", "llama_server", "guard",
-    "studio", "studio_pipe", "shell", "run", "kb", "knowledge", "studio_ws", "jp_serverapp",
+    "studio", "studio_pipe", "shell", "run", "kb", "knowledge", "studio_ws", "jp_serverapp", "scripted_studio",
 })
 
 

@@ -93,3 +93,8 @@ def test_the_messages_import_neither_services_nor_their_renderer():
 
 def test_the_loop_finder_finds_a_loop():
     assert _loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_the_turn_does_not_reach_up_into_the_debugger():
+    up = {t for t in _graph()["studio_nb.turn"] if t.startswith("studio_nb.debug")}
+    assert not up, f"studio_nb.turn imports {sorted(up)}"

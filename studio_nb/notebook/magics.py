@@ -190,26 +190,24 @@ class StudioMagics(Magics):
             pipe.warm_up(progress=True)  # idempotent, and quick when already warm
             self._warmed = pipe
         fmt, verbose = args.format, args.verbose or self.verbose
-        view = present.View(question=question)
         live = not args.no_stream and fmt != "json"
         throttle = Throttle(self.updates_per_second)
-        handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
         domains = tuple(d for ds in args.domain for d in ds.split(",") if d) if args.domain else None
         turn = pipe.ask(question, session_id=session, user=self.user, domains=domains)
+        view = turn.view  # the turn's one live view: the parts below only say when to redraw
+        handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
         try:
             for part in turn:
-                kind = view.add(part)
+                kind = present.part_kind(part)
                 redraw = kind in ("text", "evidence") or (verbose and kind == "step")
                 if handle is not None and redraw and (kind == "evidence" or throttle.ready()):
                     handle.update(_bundle(view, fmt, verbose), raw=True)
         except StudioError as exc:
-            view.note = f"error: {exc.code}"
             if handle is not None:
                 handle.update(_bundle(view, fmt, verbose), raw=True)
             raise UsageError(f"[{exc.code}] {exc}") from None
         except KeyboardInterrupt:
             turn.stop()
-            view.note = "stopped"
             if handle is not None:
                 handle.update(_bundle(view, fmt, verbose), raw=True)
             raise

@@ -8,8 +8,9 @@
 ``send`` starts a Turn (``pipe.ask``) and follows it with a task on studio-nb's
 background event loop (``kernel.sync``, the one bridge every sync front end uses), so the
 kernel's main thread stays free: the user can run other cells while an answer arrives.
-The task folds the parts into a ``present.View`` and sets widget values from that thread
-(ipykernel sends comm messages thread-safely); redraws are throttled. Stop stops the
+The task renders the turn's live view (``turn.view``) as parts arrive and sets widget
+values from that thread (ipykernel sends comm messages thread-safely); redraws are
+throttled. Stop stops the
 Turn, which cancels the running operator and so stops generation.
 """
 
@@ -142,7 +143,6 @@ class ChatPanel(widgets.VBox):
         pipe = self.pipeline
         self._idle.clear()
         self.input.value = ""
-        self.state = present.View(question=text)
         self.answer_updates = 0
         self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
         self.answer.value = self._question_html
@@ -150,6 +150,7 @@ class ChatPanel(widgets.VBox):
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
         self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user)
+        self.state = self._turn_obj.view  # the turn's one live view; the panel only renders it
         self._future = asyncio.run_coroutine_threadsafe(self._follow(self._turn_obj), background_loop())
         return self._future
 
@@ -204,12 +205,12 @@ class ChatPanel(widgets.VBox):
         self.answer_updates += 1
 
     async def _follow(self, turn: Any) -> Any:
-        """Fold the turn's parts into the view and redraw; returns the Response."""
+        """Redraw as the turn's parts arrive (its view holds them); returns the Response."""
         throttle = Throttle(self.updates_per_second)
         state = self.state
         try:
             async for part in turn:
-                kind = state.add(part)
+                kind = present.part_kind(part)
                 if kind == "evidence" or (kind == "text" and throttle.ready()):
                     self._render_answer()
                 elif kind == "step":
@@ -224,8 +225,7 @@ class ChatPanel(widgets.VBox):
             self.refresh_sessions()  # a first turn creates the session in memory
             return resp
         except asyncio.CancelledError:
-            turn.stop()
-            state.note = "stopped"
+            turn.stop()  # the view notes "stopped"
             self._render_answer()
             self._set_status("stopped", "stopped")
             raise

@@ -12,7 +12,7 @@ shell = InteractiveShell.instance()
 import studio_nb
 from studio_nb.messages import Evidence, EvidencePiece, Response
 piece = EvidencePiece(1, "A ParallelGroup runs its branches concurrently.", "docs", "kernel.md", 3, 4)
-response = Response("", "GENERAL_CHAT", "s", "r1", evidence=Evidence((piece,)), synthesis="It runs them at once.",
+response = Response("GENERAL_CHAT", "s", "r1", evidence=Evidence((piece,)), synthesis="It runs them at once.",
                     question="what is it?")
 print(shell.display_formatter.format(response)[0]["text/markdown"])
 """

@@ -38,10 +38,8 @@ def test_messages_have_a_faithful_json_form():
 
 
 def _turn(rid: str) -> Turn:
-    turn = Turn("q", session_id="s", request_id=rid)
-    turn._trace = TurnTrace([TraceRecord("evidence", _context(), Evidence(), "completed")])
-    turn._finish()
-    return turn
+    trace = TurnTrace([TraceRecord("evidence", _context(), Evidence(), "completed")])
+    return Turn.restored("q", session_id="s", request_id=rid, user="local", trace=trace)
 
 
 def test_the_turn_log_keeps_recent_traces_live_and_forgets_old_turns():
@@ -70,7 +68,7 @@ def test_breakpoints_snapshots_and_variants_are_checked():
     pipe.breakpoint("token_budget", session_id="b")
     pipe.breakpoint("grounding")
     assert pipe.breakpoints == {"token_budget": ["a", "b"], "grounding": None}
-    assert pipe._breakpoints_for("a") == {"token_budget", "grounding"} and pipe._breakpoints_for("c") == {"grounding"}
+    assert pipe.debug.breakpoints_for("a") == {"token_budget", "grounding"} and pipe.debug.breakpoints_for("c") == {"grounding"}
     pipe.breakpoint("token_budget", enabled=False, session_id="a")
     assert pipe.breakpoints["token_budget"] == ["b"]
     pipe.clear_breakpoints()
@@ -95,7 +93,7 @@ def test_breakpoints_snapshots_and_variants_are_checked():
 
 
 def test_a_response_reads_back_from_a_compacted_trace():
-    resp = Response("text", "GENERAL_CHAT", "s", "r1", evidence=Evidence(), timings={"a": 1.5})
+    resp = Response("GENERAL_CHAT", "s", "r1", evidence=Evidence(), synthesis="text", timings={"a": 1.5})
     trace = TurnTrace([TraceRecord("stream_output", resp, resp, "completed")])
     trace.compact()
     assert trace.response == resp and trace.compacted

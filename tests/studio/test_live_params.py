@@ -11,13 +11,8 @@ import yaml
 
 
 @pytest.fixture
-def pipe(tmp_path: Any) -> Any:
-    from studio_nb.studio import create_studio_pipeline
-
-    p = create_studio_pipeline(data_dir=str(tmp_path / "data"), bundled_docs=False,
-                               llm={"backend": "scripted", "replies": ["ok"]})
-    yield p
-    p.close()
+def pipe(scripted_studio: Any) -> Any:
+    return scripted_studio(bundled_docs=False)
 
 
 def _params(text: str, node: str) -> dict[str, Any]:
