@@ -5,8 +5,10 @@ llama.cpp is blocking and its context is not thread-safe, so:
 - one model is loaded per client (lazily, in ``warm_up``) and every generation runs on
   the client's one worker thread (a single-worker executor): a second request waits in
   its queue, and one stopped while it waits is skipped when its turn comes;
-- ``astream_chat`` hands deltas from that thread to the event loop, ``stream_chat`` to a
-  synchronous caller, both through a queue (no polling);
+- ``astream_chat``, the client's one streaming loop, hands deltas from that thread to the
+  event loop through a queue (no polling); the blocking ``stream_chat`` and ``chat`` are the
+  base class's, built on it; ``submit`` hands them to a callback on the worker thread itself
+  (the model process writes them to its socket from there);
 - a per-request stop flag is checked between tokens (inside ``generate``, see
   ``_traced_llama_class``), so closing the stream or cancelling its task stops the model
   within one token and frees the worker for the next request.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -297,27 +298,11 @@ class LlamaCppClient(InferenceClient):
 
     # -- generation ------------------------------------------------------------------
 
-    def stream_chat(self, messages: Messages, **options) -> Iterator[TokenDelta]:
-        trace = _Trace()
-        items: queue.Queue = queue.Queue()
-        self._submit(lambda: self._produce(messages, options, trace, items.put))
-        finished = False
-        try:
-            while (item := items.get()) is not _DONE:
-                if isinstance(item, _Failure):
-                    finished = True
-                    raise item.exc
-                yield item
-            finished = True
-        finally:
-            trace.request_stop()
-            if not finished and trace.started.is_set():  # closed mid-stream: wait the one token out
-                while items.get() is not _DONE:
-                    pass
-
     async def astream_chat(self, messages: Messages, **options) -> AsyncIterator[TokenDelta]:
-        """Options as in ``InferenceClient.astream_chat``; needs an asyncio event loop
-        (anyio on its asyncio backend is fine): deltas arrive via ``call_soon_threadsafe``."""
+        """The client's one streaming loop; options as in ``InferenceClient.astream_chat``.
+        Needs an asyncio event loop (anyio on its asyncio backend is fine): deltas arrive
+        from the worker thread via ``call_soon_threadsafe``. Closed mid-stream, it returns
+        once the worker stopped (within a token), so the model is free again."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue = asyncio.Queue()
         trace = _Trace()
@@ -329,13 +314,19 @@ class LlamaCppClient(InferenceClient):
                 trace.request_stop()
 
         self._submit(lambda: self._produce(messages, options, trace, hand_over))
+        finished = False
         try:
             while (item := await items.get()) is not _DONE:
                 if isinstance(item, _Failure):
+                    finished = True
                     raise item.exc
                 yield item
+            finished = True
         finally:
             trace.request_stop()
+            if not finished and trace.started.is_set():  # closed mid-stream: wait the one token out
+                while await items.get() is not _DONE:
+                    pass
 
     def submit(self, messages: Messages, hand_over, **options):
         """Queue one request for the worker thread and return its stop function at once.
@@ -343,7 +334,7 @@ class LlamaCppClient(InferenceClient):
         ``hand_over`` is called *on the worker thread* with each TokenDelta, then with the
         exception if the request failed, then with None when it is over (also after a stop).
         For a consumer that forwards deltas without another thread hop: the model process
-        writes each one to its socket from here (model_server.py). Options as ``stream_chat``.
+        writes each one to its socket from here (model_server.py). Options as ``astream_chat``.
         """
         trace = _Trace()
 

@@ -4,9 +4,9 @@ It takes the settings of ``LlamaCppClient`` and gives the same answers, token fo
 the model process (``model_server.py``) runs a ``LlamaCppClient`` with those settings. This
 client finds or starts the user's process for the data dir (``model_process.py``) and
 talks to it over the process's private Unix socket: as the OpenAI-compatible client does
-(httpx) for token counts and blocking streams, and through ``uds_http.Connection`` for the
-async streams the pipeline reads, where httpx's cost per token would be taken from the
-model (``uds_http.py`` says how much).
+(httpx) for token counts, and through ``uds_http.Connection`` for its one streaming loop
+(``astream_chat``; the blocking forms are the base class's), where httpx's cost per token
+would be taken from the model (``uds_http.py`` says how much).
 
 What a native crash costs: the stream that was running breaks, and the client raises
 ``ModelCrashedError`` (code ``model_crashed``) naming the pid and how it ended (the signal,
@@ -29,7 +29,7 @@ import json
 import threading
 import weakref
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from studio_nb.services.inference.base import (
     BackendTimeoutError,
@@ -318,40 +318,12 @@ class ManagedModelClient(OpenAICompatibleClient):
 
     # -- generation ------------------------------------------------------------------
 
-    def stream_chat(
-        self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
-    ) -> Iterator[TokenDelta]:
-        import httpx
-
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
-        self.warm_up()
-        url = self.base_url + "/chat/completions"
-        for attempt in (0, 1):
-            seen, parser = self._connected, _Parser(url)
-            try:
-                with self._sync().stream("POST", url, json=body) as response:
-                    if response.status_code >= 400:
-                        self._check(response.status_code, response.read(), url)
-                    self._generating += 1
-                    try:
-                        for line in response.iter_lines():
-                            delta = parser.feed(line)
-                            if delta is not None:
-                                yield delta
-                    finally:
-                        self._generating -= 1
-                break
-            except (httpx.TransportError, _Stale) as exc:
-                error = self._failure(exc, attempt, url)
-                if error is not None:
-                    raise error from exc
-                self._reconnect(seen)
-        yield self._final(parser, body["messages"])
-
     async def astream_chat(
         self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
     ) -> AsyncIterator[TokenDelta]:
-        """As ``stream_chat``, over ``uds_http.Connection`` (the per-token cost of the front end)."""
+        """The client's one streaming loop, over ``uds_http.Connection`` (httpx's cost per
+        token would be taken from the model); a request that never reached a live process is
+        sent once more after reconnecting (``_failure``)."""
         body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
         payload = json.dumps(body, ensure_ascii=False).encode()
         if not self._up:

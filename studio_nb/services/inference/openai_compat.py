@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from studio_nb.errors import ConfigError
 from studio_nb.services.inference.base import (
@@ -185,26 +185,6 @@ class OpenAICompatibleClient(InferenceClient):
         return self.count_tokens(text) + _TOKENS_PER_MESSAGE * len(messages) + _TOKENS_FOR_REPLY
 
     # -- generation ------------------------------------------------------------------
-
-    def stream_chat(
-        self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
-    ) -> Iterator[TokenDelta]:
-        import httpx
-
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
-        url = self.base_url + "/chat/completions"
-        parser = _SSEParser(url)
-        try:
-            with self._sync().stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    self._check_status(response.status_code, response.read(), url)
-                for line in response.iter_lines():
-                    delta = parser.feed(line)
-                    if delta is not None:
-                        yield delta
-        except httpx.HTTPError as exc:
-            raise self._translate(exc, url) from exc
-        yield parser.final(self, body["messages"])
 
     async def astream_chat(
         self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
