@@ -46,7 +46,8 @@ from studio_nb.services.inference.base import (
 )
 from studio_nb.services.models import CHAT_MODEL_FILE, check_readable, default_chat_model_path
 
-_MODEL_FIX = "pass model_path= an existing, complete .gguf file (or leave it unset for the bundled SmolLM2)"
+#: what to do about a chat model that cannot be read or loaded
+MODEL_FIX = "pass model_path= an existing, complete .gguf file (or leave it unset for the bundled SmolLM2)"
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,40 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+@dataclass(frozen=True)
+class LlamaSettings:
+    """How a GGUF is loaded, checked once: for this in-process client and for the model
+    process that ``ManagedModelClient`` starts with the same settings."""
+
+    model_path: str | None
+    n_ctx: int
+    n_threads: int
+    seed: int
+    n_batch: int
+    chat_format: str | None
+
+    @classmethod
+    def checked(cls, model_path: str | os.PathLike | None = None, n_ctx: int = 2048, n_threads: int | None = None,
+                seed: int = 0, n_batch: int = 256, chat_format: str | None = None) -> "LlamaSettings":
+        """The settings with defaults filled in; a bad value is a ConfigError that names it."""
+        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_threads", n_threads or 1)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        return cls(str(model_path) if model_path else None, n_ctx, n_threads or default_threads(), seed, n_batch,
+                   chat_format)
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path or CHAT_MODEL_FILE).stem
+
+    def model_file(self) -> Path:
+        """The GGUF to load: ``model_path`` if readable (else ModelNotFoundError with the fix),
+        or the bundled model."""
+        if self.model_path:
+            return check_readable(Path(self.model_path), "chat model (GGUF)", MODEL_FIX)
+        return default_chat_model_path()
+
+
 class LlamaCppClient(InferenceClient):
     """A local GGUF chat model; one loaded model shared safely by concurrent requests."""
 
@@ -176,15 +211,9 @@ class LlamaCppClient(InferenceClient):
         n_batch: int = 256,
         chat_format: str | None = None,
     ) -> None:
-        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_threads", n_threads or 1)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        self.model_path = str(model_path) if model_path else None
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
-        self.seed = seed
-        self.n_batch = n_batch
-        self.chat_format = chat_format
+        self.settings = settings = LlamaSettings.checked(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
+        self.model_path, self.n_ctx, self.n_threads = settings.model_path, settings.n_ctx, settings.n_threads
+        self.seed, self.n_batch, self.chat_format = settings.seed, settings.n_batch, settings.chat_format
         self.load_time_s: float | None = None
         self.last_generation: GenerationStats | None = None
         self._llama = None
@@ -221,10 +250,7 @@ class LlamaCppClient(InferenceClient):
         with self._load_lock:
             if self._llama is not None:
                 return
-            if self.model_path:
-                path = check_readable(Path(self.model_path), "chat model (GGUF)", _MODEL_FIX)
-            else:
-                path = default_chat_model_path()
+            path = self.settings.model_file()
             start = perf_counter()
             try:
                 llama = _traced_llama_class()(
@@ -238,7 +264,7 @@ class LlamaCppClient(InferenceClient):
                     verbose=False,
                 )
             except ValueError as exc:  # llama-cpp-python: "Failed to load model from file"
-                raise ModelNotFoundError(f"chat model at {path} could not be loaded ({exc}); fix: {_MODEL_FIX}") from exc
+                raise ModelNotFoundError(f"chat model at {path} could not be loaded ({exc}); fix: {MODEL_FIX}") from exc
             self._formatter = self._chat_formatter(llama, path)
             self.load_time_s = perf_counter() - start
             self._llama = llama

@@ -28,7 +28,6 @@ import contextlib
 import json
 import threading
 import weakref
-from pathlib import Path
 from typing import AsyncIterator
 
 from studio_nb.services.inference.base import (
@@ -38,7 +37,7 @@ from studio_nb.services.inference.base import (
     TokenDelta,
     validate_request,
 )
-from studio_nb.services.inference.llama_local import _MODEL_FIX, GenerationStats, LlamaCppClient
+from studio_nb.services.inference.llama_local import GenerationStats, LlamaSettings
 from studio_nb.services.inference.model_process import (
     ModelCrashedError,
     ModelProcess,
@@ -47,7 +46,7 @@ from studio_nb.services.inference.model_process import (
     studio_error,
     wait_exit,
 )
-from studio_nb.services.inference.openai_compat import OpenAICompatibleClient, _SSEParser
+from studio_nb.services.inference.openai_compat import OpenAICompatibleClient, SSEParser
 from studio_nb.services.inference.uds_http import Connection, ModelUnreachable
 
 _HOST = "http://model.local"  # ignored on a Unix socket; httpx wants a URL
@@ -57,7 +56,7 @@ class _Stale(Exception):
     """The request never reached a live process (refused, or answered 401 by a newer one)."""
 
 
-class _Parser(_SSEParser):
+class _Parser(SSEParser):
     """Also reads what the model process adds: its error codes and the generation's stats."""
 
     stats: dict | None = None
@@ -95,8 +94,8 @@ class ManagedModelClient(OpenAICompatibleClient):
         start_timeout_s: float = 300.0,
         timeout_s: float | None = None,
     ) -> None:
-        # the in-process client checks the settings and fills in defaults; it loads nothing
-        settings = LlamaCppClient(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
+        # the same settings, checked the same way, as the in-process client the model process runs
+        self.settings = settings = LlamaSettings.checked(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
         super().__init__(_HOST, model=settings.model_name, timeout_s=60 if timeout_s is None else timeout_s,
                          n_ctx=settings.n_ctx)  # fmt: skip (checks timeout_s)
         self.timeout_s = timeout_s
@@ -128,12 +127,7 @@ class ManagedModelClient(OpenAICompatibleClient):
     # -- lifecycle -------------------------------------------------------------------
 
     def _spec(self) -> dict:
-        from studio_nb.services.models import check_readable, default_chat_model_path
-
-        if self.model_path:
-            path = check_readable(Path(self.model_path), "chat model (GGUF)", _MODEL_FIX)
-        else:
-            path = default_chat_model_path()
+        path = self.settings.model_file()
         return {"model_path": str(path.resolve()), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
                 "seed": self.seed, "n_batch": self.n_batch, "chat_format": self.chat_format}  # fmt: skip
 

@@ -193,7 +193,7 @@ class OpenAICompatibleClient(InferenceClient):
 
         body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
         url = self.base_url + "/chat/completions"
-        parser = _SSEParser(url)
+        parser = SSEParser(url)
         try:
             async with self._async() as client, client.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
@@ -208,7 +208,7 @@ class OpenAICompatibleClient(InferenceClient):
         yield await asyncio.to_thread(parser.final, self, body["messages"])
 
 
-class _SSEParser:
+class SSEParser:
     """Turns ``data:`` lines into TokenDeltas and remembers finish_reason and usage."""
 
     def __init__(self, url: str) -> None:
