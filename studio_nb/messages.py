@@ -48,7 +48,8 @@ class RoutedMessage:
     knowledge_domains: tuple[str, ...]
     confidence: float
     matched_keywords: tuple[str, ...] = ()
-    trace: tuple[dict[str, Any], ...] = ()
+    #: how the router decided, stage by stage (keyword, embedding, fusion, domains ...)
+    routing: tuple[dict[str, Any], ...] = ()
 
     @property
     def content(self) -> str:

@@ -45,8 +45,8 @@ def _zh(view: View) -> bool:
 
 
 # ---------------------------------------------------------------------- Markdown
-def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
-    """The turn as Markdown: evidence, synthesis, dropped sentences, sources, (trace)."""
+def markdown(obj: Any, *, steps: bool = False, timings: bool = True) -> str:
+    """The turn as Markdown: evidence, synthesis, dropped sentences, sources, (the steps)."""
     view = _view(obj)
     resp, zh = view.response, _zh(view)
     out: list[str] = []
@@ -87,7 +87,7 @@ def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
         if timings and resp.timings:
             cells = ", ".join(f"{k} {v:.0f} ms" for k, v in resp.timings.items())
             out.append(f"<sub>{resp.mode} · intent {resp.intent} · {cells}</sub>")
-    if trace and view.steps:
+    if steps and view.steps:
         rows = [f"| {s.operator} | {s.status} | {_ms(s.duration_ms)} |" for s in view.steps.values()]
         out.append("| operator | status | took |\n|---|---|---:|\n" + "\n".join(rows))
     return "\n\n".join(out) or "_(empty answer)_"
@@ -131,7 +131,7 @@ def text_html(text: str) -> str:
     return "".join(out)
 
 
-def html(obj: Any, *, trace: bool = False) -> str:
+def html(obj: Any, *, steps: bool = False) -> str:
     """The turn as safe HTML (every text escaped), for widgets."""
     view = _view(obj)
     resp, zh = view.response, _zh(view)
@@ -160,12 +160,12 @@ def html(obj: Any, *, trace: bool = False) -> str:
             )
         if resp.note and not (ev is not None and ev.note == resp.note and not ev.pieces):
             out.append(f"<div class='studio-note'><i>{escape(resp.note)}</i></div>")
-    if trace:
-        out.append(trace_html(view))
+    if steps:
+        out.append(steps_html(view))
     return "".join(out)
 
 
-def trace_html(obj: Any) -> str:
+def steps_html(obj: Any) -> str:
     """The per-operator steps (status and duration) as an HTML table ("" before any step)."""
     view = _view(obj)
     if not view.steps:
@@ -235,7 +235,7 @@ def timings(obj: Any) -> dict[str, float]:
             if s.status == "completed" and s.duration_ms is not None}
 
 
-def trace_text(obj: Any) -> str:
+def steps_text(obj: Any) -> str:
     view = _view(obj)
     return "\n".join(
         f"  {s.operator:<20} {s.status:<10} {_ms(s.duration_ms)}" for s in view.steps.values()
@@ -259,9 +259,9 @@ def to_json(obj: Any) -> dict[str, Any]:
     return data
 
 
-def mimebundle(obj: Any, *, trace: bool = False) -> dict[str, Any]:
+def mimebundle(obj: Any, *, steps: bool = False) -> dict[str, Any]:
     """Everything a notebook front end may pick from."""
-    md = markdown(obj, trace=trace)
+    md = markdown(obj, steps=steps)
     return {"text/markdown": md, "text/plain": plain(obj)}
 
 

@@ -142,7 +142,7 @@ class StudioMagics(Magics):
     updates_per_second = Float(10.0, help="At most this many output redraws per second while streaming.").tag(
         config=True
     )
-    verbose = Bool(False, help="Always show the per-operator trace (as with -v).").tag(config=True)
+    verbose = Bool(False, help="Always show the per-operator steps (as with -v).").tag(config=True)
 
     _warmed: Any = None  # the pipeline this magic has warmed up (with progress bars)
 
@@ -159,7 +159,7 @@ class StudioMagics(Magics):
     )
     @argument("-f", "--format", choices=FORMATS, default="markdown", help="how to show the answer")
     @argument("--no-stream", action="store_true", help="show the answer only when it is complete")
-    @argument("-v", "--verbose", action="store_true", help="show the per-operator trace with timings")
+    @argument("-v", "--verbose", action="store_true", help="show the per-operator steps with timings")
     @argument("--raw", action="store_true", help="send the text as is, without {var} interpolation")
     @argument("text", nargs="*", help="the question, or a subcommand (see `%%sage_chat help`)")
     @no_var_expand  # IPython would eval `{expr}` / `$name` in the line; we interpolate safely ourselves
@@ -289,7 +289,7 @@ def _bundle(view: Any, fmt: str, verbose: bool) -> dict[str, Any]:
         return {"application/json": data, "text/plain": json.dumps(data, ensure_ascii=False, indent=2)}
     plain = present.plain(view)
     if verbose and view.steps:
-        plain += "\n\n" + present.trace_text(view)
+        plain += "\n\n" + present.steps_text(view)
     if fmt == "text":
         return {"text/plain": plain}
-    return {"text/markdown": present.markdown(view, trace=verbose), "text/plain": plain}
+    return {"text/markdown": present.markdown(view, steps=verbose), "text/plain": plain}

@@ -3,7 +3,7 @@
     panel = ChatPanel()            # uses the kernel's shared pipeline
     panel                          # show it; type, Send, watch the answer stream in
     fut = panel.send("what is a ParallelGroup?")   # the same, from code
-    fut.result(timeout=60)         # the Response; panel.answer / trace / sources are final
+    fut.result(timeout=60)         # the Response; panel.answer / steps / sources are final
 
 ``send`` starts a Turn (``pipe.ask``) and follows it with a task on studio-nb's
 background event loop (``kernel.sync``, the one bridge every sync front end uses), so the
@@ -32,7 +32,7 @@ from studio_nb.notebook.throttle import Throttle
 
 
 class ChatPanel(widgets.VBox):
-    """Input, Send/Stop, streamed answer, step trace with timings, sources, session picker, Clear."""
+    """Input, Send/Stop, streamed answer, the steps with timings, sources, session picker, Clear."""
 
     def __init__(
         self,
@@ -69,7 +69,7 @@ class ChatPanel(widgets.VBox):
         )
         self.answer = widgets.HTML(layout=widgets.Layout(min_height="3em"))
         self.sources = widgets.HTML()
-        self.trace = widgets.HTML()
+        self.steps = widgets.HTML()
         self.status = widgets.HTML()
         self.input = widgets.Textarea(
             placeholder="Ask about SAGE, code, your notebook…", rows=2, layout=widgets.Layout(width="100%")
@@ -87,7 +87,7 @@ class ChatPanel(widgets.VBox):
                 widgets.HBox([self.session_picker, self.clear_button]),
                 self.answer,
                 self.sources,
-                self.trace,
+                self.steps,
                 self.status,
                 widgets.HBox([self.input, widgets.VBox([self.send_button, self.stop_button])]),
             ],
@@ -146,7 +146,7 @@ class ChatPanel(widgets.VBox):
         self.answer_updates = 0
         self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
         self.answer.value = self._question_html
-        self.sources.value = self.trace.value = ""
+        self.sources.value = self.steps.value = ""
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
         self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user)
@@ -180,7 +180,7 @@ class ChatPanel(widgets.VBox):
     def _reset_view(self, status: str) -> None:
         self.state = present.View()
         self._question_html = ""
-        self.answer.value = self.sources.value = self.trace.value = ""
+        self.answer.value = self.sources.value = self.steps.value = ""
         self._set_status("ready", status)
 
     def _set_status(self, state: str, text: str) -> None:
@@ -214,11 +214,11 @@ class ChatPanel(widgets.VBox):
                 if kind == "evidence" or (kind == "text" and throttle.ready()):
                     self._render_answer()
                 elif kind == "step":
-                    self.trace.value = present.trace_html(state)
+                    self.steps.value = present.steps_html(state)
             if turn.stopped:
                 raise asyncio.CancelledError
             self._render_answer()
-            self.trace.value = present.trace_html(state)
+            self.steps.value = present.steps_html(state)
             self.sources.value = present.sources_html(state)
             resp = state.response
             self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")

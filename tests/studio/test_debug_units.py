@@ -20,7 +20,7 @@ from studio_nb.turn import Turn
 
 def _context() -> ContextEnrichedMessage:
     user = UserMessage("what is a ParallelGroup?", session_id="s", request_id="r1", created_at=1.0)
-    routed = RoutedMessage(user, "KNOWLEDGE_QUERY", ("studio_nb_docs",), 0.9, trace=({"stage": "x", "n": [1, 2]},))
+    routed = RoutedMessage(user, "KNOWLEDGE_QUERY", ("studio_nb_docs",), 0.9, routing=({"stage": "x", "n": [1, 2]},))
     docs = (Source("d", "kernel.md", "Group", 1, 4, 0.5, "A ParallelGroup runs branches."),)
     ev = Evidence((EvidencePiece(1, "A ParallelGroup runs branches.", "d", "kernel.md", 1, 1),), "", "r1", "s")
     return ContextEnrichedMessage(routed, documents=docs, evidence=ev, degraded=(("tool_executor", "x"),))
@@ -31,7 +31,7 @@ def test_messages_have_a_faithful_json_form():
     req = LLMRequest(ctx, ({"role": "user", "content": "hi"},), render_options={"mode": "grounded"})
     back = from_json(json.loads(json.dumps(to_json(req))))
     assert back == req and isinstance(back.context.documents, tuple)
-    assert back.context.routed.trace == ({"stage": "x", "n": [1, 2]},)
+    assert back.context.routed.routing == ({"stage": "x", "n": [1, 2]},)
     moved = rebind(req, "r2")
     assert moved.context.routed.original.request_id == "r2" and moved.context.evidence.request_id == "r2"
     assert moved.context.documents is req.context.documents  # untouched parts are shared, not copied
