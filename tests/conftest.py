@@ -16,6 +16,8 @@ os.environ.setdefault("STUDIO_NB_MODEL_IDLE_S", "60")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+#: new tokens per answer in tests that run the real model: small answers keep it fast on CPU
+MAX_TOKENS = 24
 # the embedding model's ONNX export is made once per checkout (git-ignored), not once per
 # test data dir: every pipeline under test, and the servers and workers they start, find it here
 os.environ.setdefault("STUDIO_NB_EMBEDDING_CACHE", str(REPO_ROOT / ".studio_nb" / "cache" / "embeddings"))

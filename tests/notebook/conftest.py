@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-MAX_TOKENS = 24
+from tests.conftest import MAX_TOKENS
 
 
 @pytest.fixture(scope="session")
