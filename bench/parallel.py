@@ -5,7 +5,7 @@ real services (one embedder, one knowledge index, one SQLite memory, one tool re
 one model); only the ``context`` node differs:
 
 - ``parallel``: the stock ``ParallelGroup`` [memory_loader, knowledge_rag, tool_executor]
-  joined by ContextJoin;
+  joined by ContextJoinOp;
 - ``serial``: one ``SerialContext`` node that builds the same three operators and the same
   join and awaits them one after another, with the engine's group rules (skip_reason,
   optional branches become ``errors``), so the join gets an identical ``Branches`` record.
