@@ -64,6 +64,44 @@ def scripted_studio(tmp_path: Path):
         pipe.close()
 
 
+#: sage_docs pages about environments (enough for the LocalEnvironment question, fast to embed)
+ENV_DOCS = [
+    "guides/packages/sage-kernel/api/environments.md",
+    "guides/packages/sage-kernel/core/execution_environments.md",
+    "guides/packages/sage-kernel/concepts.md",
+]
+
+
+@pytest.fixture(scope="session")
+def studio_dir(tmp_path_factory, shared_data: Path) -> Path:
+    """The real pipeline's folder: its data dir (``data``), its workspace, and a subset of
+    the SAGE docs (``sage_docs_subset``) it ingests."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("studio")
+    docs = root / "sage_docs_subset"
+    for rel in ENV_DOCS:
+        target = docs / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_data / "sage_docs" / rel, target)
+    return root
+
+
+@pytest.fixture(scope="session")
+def studio(studio_dir: Path):
+    """The one real Studio pipeline of a test run (llama.cpp with the bundled model, the real
+    embeddings, SQLite memory), warmed up once and shared by every test that needs it: each
+    test uses its own session ids, so tests do not see each other's memory. Answers are
+    MAX_TOKENS long; ``sage_docs`` holds ENV_DOCS."""
+    from studio_nb.studio import create_studio_pipeline
+
+    pipe = create_studio_pipeline(data_dir=str(studio_dir / "data"), max_tokens=MAX_TOKENS, workspace=str(studio_dir))
+    pipe.warm_up()
+    pipe.ingest(studio_dir / "sage_docs_subset", "sage_docs", progress=False)
+    yield pipe
+    pipe.close()
+
+
 #: fixtures that load a real model (llama.cpp, the embedding model) or a pipeline that does
 MODEL_FIXTURES = frozenset({
     "real_embedder", "embedder", "classifiers", "chat_llm", "llama_client", "llama_server", "guard",
