@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+_KINDS: tuple[tuple[type, str], ...] = ()
+
+
 def part_kind(part: Any) -> str:
     """"step", "evidence", "text", "response" or "other": what a Turn part is, for a
-    front end deciding whether to redraw."""
-    from studio_nb.kernel.events import StepEvent
-    from studio_nb.messages import Evidence, Response, TextDelta
+    front end deciding whether to redraw. (Called for every token: the classes are looked
+    up once.)"""
+    global _KINDS
+    if not _KINDS:
+        from studio_nb.kernel.events import StepEvent
+        from studio_nb.messages import Evidence, Response, TextDelta
 
-    for cls, kind in ((TextDelta, "text"), (StepEvent, "step"), (Evidence, "evidence"), (Response, "response")):
+        _KINDS = ((TextDelta, "text"), (StepEvent, "step"), (Evidence, "evidence"), (Response, "response"))
+    for cls, kind in _KINDS:
         if isinstance(part, cls):
             return kind
     return "other"
