@@ -5,7 +5,7 @@ real services (one embedder, one knowledge index, one SQLite memory, one tool re
 one model); only the ``context`` node differs:
 
 - ``parallel``: the stock ``ParallelGroup`` [memory_loader, knowledge_rag, tool_executor]
-  joined by ContextJoin;
+  joined by ContextJoinOp;
 - ``serial``: one ``SerialContext`` node that builds the same three operators and the same
   join and awaits them one after another, with the engine's group rules (skip_reason,
   optional branches become ``errors``), so the join gets an identical ``Branches`` record.
@@ -201,10 +201,10 @@ def write_result(name: str, res: dict) -> None:
 
 
 def save_turns(pipe: StudioPipeline, session: str) -> None:
-    from studio_nb.services.memory import Turn
+    from studio_nb.services.memory import StoredTurn
 
     for q, a in SAVED_TURNS:
-        pipe.memory.save_turn(Turn.new(session, q, a, intent="KNOWLEDGE_QUERY"))
+        pipe.memory.save_turn(StoredTurn.new(session, q, a, intent="KNOWLEDGE_QUERY"))
 
 
 # ------------------------------------------------------------------------ running

@@ -3,9 +3,10 @@
 The template only receives values the server owns (base URL, XSRF token, static URL, the
 name sessions are owned by: the page remembers its chat per user), autoescaped; everything
 else the page shows comes from the API at run time and is put into the DOM as text by
-app.js, never as HTML. As a second wall the page's Content-Security-Policy allows scripts,
-styles and connections from the server itself only: an injected inline script or a script
-from elsewhere would not run.
+the page's ES modules (static/app.js and the chat, graph, inspector and variants modules
+it imports; no build step), never as HTML. As a second wall the page's
+Content-Security-Policy allows scripts, styles and connections from the server itself
+only: an injected inline script or a script from elsewhere would not run.
 """
 
 from __future__ import annotations

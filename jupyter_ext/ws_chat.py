@@ -139,25 +139,22 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     async def run_chat(self, frame: protocol.ChatFrame | protocol.ReplayFrame, release: Callable[[], None]) -> None:
         rid = frame.request_id
-        timings: dict[str, float] = {}
-        from studio_nb.kernel.events import StepEvent
-        from studio_nb.messages import Evidence, Response, TextDelta
+        from studio_nb import present
 
         turn = done = None
         try:
             pipe = await self.runtime.ready()
             turn = await self.start_turn(pipe, frame)
             async for part in turn:
-                if isinstance(part, StepEvent):
-                    if part.duration_ms is not None and part.status == "completed":
-                        timings[part.operator] = part.duration_ms
+                kind = present.part_kind(part)
+                if kind == "step":
                     await self.send_frame(protocol.step_frame(part, rid))
-                elif isinstance(part, Evidence):
+                elif kind == "evidence":
                     await self.send_frame(protocol.evidence_frame(part, rid))
-                elif isinstance(part, TextDelta):
+                elif kind == "text":
                     await self.send_frame(protocol.text_frame(part, rid))
-                elif isinstance(part, Response):
-                    done = protocol.done_frame(part.to_dict(), rid)
+                elif kind == "response":
+                    done = protocol.done_frame(present.to_json(turn.view), rid)
                     if turn.replay_of is None:
                         await self.send_frame(done)
             if turn.replay_of is not None and done is not None:  # the diff needs the finished turn
@@ -166,7 +163,7 @@ class ChatWebSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             if turn is not None:
                 turn.stop()  # the turn runs on studio-nb's loop: stop it there too
             if rid in self.stopping and not self.socket_closed:
-                await self.send_quietly(protocol.stopped_frame(rid, timings))
+                await self.send_quietly(protocol.stopped_frame(rid, present.timings(turn.view) if turn else {}))
         except WebSocketClosedError:
             if turn is not None:
                 turn.stop()

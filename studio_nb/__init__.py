@@ -31,6 +31,29 @@ def unload_ipython_extension(ipython):
     unload(ipython)
 
 
+def _response_markdown(response):
+    from studio_nb import present
+
+    return present.markdown(response)
+
+
+def _show_responses_in_ipython() -> None:
+    """In IPython, display a ``Response`` (``pipe.chat(...)``) as its Markdown rendering.
+
+    Registered here, by name, so the message module never imports its renderer.
+    """
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        formatter = shell.display_formatter.formatters["text/markdown"]
+        formatter.for_type_by_name("studio_nb.messages", "Response", _response_markdown)
+
+
+_show_responses_in_ipython()
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib

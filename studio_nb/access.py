@@ -24,7 +24,7 @@ from typing import Protocol
 
 from studio_nb.errors import UnknownSessionError
 
-#: the namespace of in-process callers that name no user (notebooks, the CLI, ``Turn.new``)
+#: the namespace of in-process callers that name no user (notebooks, the CLI, ``StoredTurn.new``)
 LOCAL_USER = "local"
 
 

@@ -52,8 +52,6 @@ def _print_json(obj: Any) -> None:
 def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str) -> int:
     """Ask, stream the parts to the terminal (or print one JSON line), return an exit code."""
     from studio_nb import present
-    from studio_nb.kernel import StepEvent
-    from studio_nb.messages import is_chinese
 
     turn = pipe.ask(question, session_id=session, domains=args.domain)
     if args.json:
@@ -63,10 +61,10 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str)
             raise turn.error
         _print_json(data)
         return 0
-    view = present.View(question=question)
+    view = turn.view  # the turn's one live view; present renders it
     live = sys.stderr.isatty()  # a terminal gets a live progress line; pipes get only the final text
     for part in turn:
-        kind = view.add(part)
+        kind = present.part_kind(part)
         if kind == "evidence":
             evidence_text = present.plain(present.View(question=question, evidence=part), sources=False)
             print(evidence_text.rstrip(present.CURSOR).rstrip() + "\n", flush=True)
@@ -74,34 +72,14 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str)
             # the synthesis is checked sentence by sentence once it is complete, so what streams
             # is only progress; the checked text is printed below
             print(f"\r  writing a summary of the evidence… {view.deltas} tokens", end="", file=sys.stderr, flush=True)
-        elif isinstance(part, StepEvent) and args.verbose and part.status != "running":
+        elif kind == "step" and args.verbose and part.status != "running":
             took = f" {part.duration_ms:.0f} ms" if part.duration_ms is not None else ""
             print(f"{chr(13) if live else ''}  · {part.operator} {part.status}{took}", file=sys.stderr)
-    resp = turn.response
     if live and view.deltas:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
-    if resp.synthesis:
-        label = ("In short: " if resp.evidence and resp.evidence.pieces else "")
-        print(("简而言之：" if label and is_chinese(question) else label) + resp.synthesis)
-    for d in resp.dropped:
-        print(f"  ⚠ dropped as unsupported: {d.text.strip()} ({d.reason})")
-    if resp.note and not (resp.evidence is not None and resp.evidence.note == resp.note):
-        print(resp.note)
-    refs = [p for p in (resp.evidence.pieces if resp.evidence else ()) if p.kind != "tool"]
-    if refs:
-        print("\n" + "\n".join(f"[{p.n}] {p.ref}" + (f" § {p.heading}" if p.heading else "") for p in refs))
-    elif resp.sources:
-        print("\nSources searched:")
-        for i, s in enumerate(resp.sources, 1):
-            print(f"  {i}. {s.ref}")
-    if resp.tool_calls and args.verbose:
-        print("\nTools:")
-        for t in resp.tool_calls:
-            print(f"  {t.name}({json.dumps(t.arguments, ensure_ascii=False)}) -> {t.error or t.result}")
+    print(present.plain(view, passages=False))
     if args.verbose:
-        print(f"\nintent {resp.intent} (confidence {resp.confidence:.2f}), domains {list(resp.domains)}, mode {resp.mode}")
-        print(f"tokens: prompt {resp.usage.prompt_tokens}, answer {resp.usage.completion_tokens}")
-        print("timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in resp.timings.items()))
+        print("\n" + present.details_text(view))
     return 0
 
 

@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from studio_nb.services.inference.base import Usage  # noqa: F401  (one Usage for the model and the turn)
-from studio_nb.services.memory import MemoryContext  # noqa: F401  (earlier turns of the session)
+from studio_nb.language import is_chinese
+from studio_nb.records import MemoryContext, StoredTurn, Usage  # shared with the services (records.py)
 
 
 def _rid() -> str:
@@ -48,7 +48,8 @@ class RoutedMessage:
     knowledge_domains: tuple[str, ...]
     confidence: float
     matched_keywords: tuple[str, ...] = ()
-    trace: tuple[dict[str, Any], ...] = ()
+    #: how the router decided, stage by stage (keyword, embedding, fusion, domains ...)
+    routing: tuple[dict[str, Any], ...] = ()
 
     @property
     def content(self) -> str:
@@ -215,12 +216,11 @@ class Dropped:
 class Response:
     """The record of one turn, as every front end receives it.
 
-    ``text`` is the whole answer as plain text: the evidence first, then the checked
-    synthesis (``compose_answer``); the parts are also kept apart (``evidence``,
-    ``synthesis``, ``dropped``) so front ends can show them differently.
+    The parts are kept apart (``evidence``, ``synthesis``, ``dropped``, ``note``) and
+    ``text`` is computed from them — the evidence first, then the checked synthesis
+    (``compose_answer``) — so no front end chooses between a stored text and the parts.
     """
 
-    text: str
     intent: str
     session_id: str
     request_id: str
@@ -240,6 +240,11 @@ class Response:
     dropped: tuple[Dropped, ...] = ()
     note: str = ""  # a line about the answer ("nothing found", "the summary was left out")
     mode: str = "grounded"  # the answer mode that produced it
+
+    @property
+    def text(self) -> str:
+        """The whole answer as plain text: cited passages, the synthesis, the note, the references."""
+        return compose_answer(self.evidence, self.synthesis, self.note, self.question)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -269,11 +274,6 @@ class Response:
             "question": self.question,
         }
 
-    def _repr_markdown_(self) -> str:
-        from studio_nb import present
-
-        return present.markdown(self)
-
 
 @dataclass(frozen=True)
 class TextDelta:
@@ -286,14 +286,9 @@ class TextDelta:
     restart: bool = False
 
 
-def is_chinese(text: str) -> bool:
-    from studio_nb.services.text import cjk_share
-
-    return cjk_share(text) > 0.3
-
-
 def compose_answer(
-    evidence: Evidence | None, synthesis: str = "", note: str = "", question: str = "", *, refs: bool = True
+    evidence: Evidence | None, synthesis: str = "", note: str = "", question: str = "", *, refs: bool = True,
+    passages: bool = True,
 ) -> str:
     """The answer as plain text: cited passages first, then the synthesis, then the references.
 
@@ -305,15 +300,18 @@ def compose_answer(
         In short: ... [1]
 
         [1] studio_nb_docs/kernel.md:L20-L22
+
+    ``passages=False`` leaves out the passages and a note the evidence already carried (for
+    a terminal that printed the evidence when it arrived).
     """
     zh = is_chinese(question)
     parts = []
     pieces = evidence.pieces if evidence is not None else ()
-    if pieces:
+    if pieces and passages:
         parts.append("\n".join(f"[{p.n}] {p.text}" for p in pieces))
     if synthesis:
         parts.append((("简而言之：" if zh else "In short: ") + synthesis) if pieces else synthesis)
-    if note:
+    if note and (passages or evidence is None or evidence.note != note):
         parts.append(note)
     cited = [p for p in pieces if p.kind != "tool"] if refs else []
     if cited:
@@ -322,7 +320,7 @@ def compose_answer(
 
 
 # ---------------------------------------------------------------------- JSON
-_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, MemoryContext, EvidencePiece, Evidence,
+_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
              ContextEnrichedMessage, LLMRequest, Usage, StreamChunk, Regenerate, Dropped, Response, TextDelta)
 
 

@@ -1,8 +1,8 @@
 """How a Turn looks: the one place an answer is rendered, for every front end.
 
-A front end never re-accumulates the stream itself. It folds the parts it has seen into a
-``View`` (``View.of(turn)`` or ``view.add(part)``) and asks this module for the rendering
-it needs: ``markdown`` (the magic, notebooks), ``html`` (the ChatPanel), ``plain`` (the
+A front end never re-accumulates the stream itself. The Turn keeps the one live ``View``
+of its answer (``turn.view``, studio_nb/view.py); a front end iterates the turn only to
+know when to redraw, and asks this module for the rendering it needs: ``markdown`` (the magic, notebooks), ``html`` (the ChatPanel), ``plain`` (the
 CLI, logs), ``to_json`` (``--json``, the WebSocket ``done`` frame). A View can be rendered
 at any moment: while streaming it shows the evidence that arrived and the text so far;
 at the end it shows the final Response — evidence with its citations, the checked
@@ -13,84 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable
 
+from studio_nb.language import is_chinese
+from studio_nb.view import Step, View, part_kind  # noqa: F401  (re-exported: front ends render these)
+
 CURSOR = "▌"
-
-
-@dataclass
-class Step:
-    operator: str
-    status: str
-    duration_ms: float | None = None
-
-
-@dataclass
-class View:
-    """What is known of a turn so far (see the module docstring)."""
-
-    question: str = ""
-    evidence: Any = None  # messages.Evidence
-    text: str = ""  # generated text so far (a retry's restart clears it)
-    steps: dict[str, Step] = field(default_factory=dict)
-    response: Any = None  # messages.Response, once the turn is done
-    restarts: int = 0
-    deltas: int = 0
-    note: str | None = None  # "stopped", "error: ..." — set by the front end
-
-    @classmethod
-    def of(cls, turn_or_parts: Any, question: str = "") -> "View":
-        parts = turn_or_parts.parts if hasattr(turn_or_parts, "parts") else turn_or_parts
-        view = cls(question=getattr(turn_or_parts, "question", question))
-        for part in parts:
-            view.add(part)
-        if getattr(turn_or_parts, "stopped", False) and view.response is None:
-            view.note = "stopped"
-        return view
-
-    def add(self, part: Any) -> str:
-        """Fold one part in; returns its kind: "step", "evidence", "text", "response" or "other"."""
-        from studio_nb.kernel.events import StepEvent
-        from studio_nb.messages import Evidence, Response, TextDelta
-
-        if isinstance(part, TextDelta):
-            if part.restart:
-                self.text, self.restarts = "", self.restarts + 1
-            self.text += part.content
-            self.deltas += 1
-            return "text"
-        if isinstance(part, StepEvent):
-            step = self.steps.setdefault(part.operator, Step(part.operator, part.status))
-            step.status = part.status
-            if part.duration_ms is not None:
-                step.duration_ms = part.duration_ms
-            return "step"
-        if isinstance(part, Evidence):
-            self.evidence = part
-            return "evidence"
-        if isinstance(part, Response):
-            self.response = part
-            self.evidence = part.evidence if part.evidence is not None else self.evidence
-            for op, ms in part.timings.items():
-                self.steps.setdefault(op, Step(op, "completed", ms))
-            return "response"
-        return "other"
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None
-
-    @property
-    def answer_text(self) -> str:
-        """The plain answer: the final text, or what has streamed so far."""
-        if self.response is not None:
-            return self.response.text
-        from studio_nb.messages import compose_answer
-
-        note = getattr(self.evidence, "note", "") or ""
-        return compose_answer(self.evidence, self.text, note, self.question, refs=False)  # references come at the end
 
 
 def _view(obj: Any) -> View:
@@ -98,6 +27,8 @@ def _view(obj: Any) -> View:
 
     if isinstance(obj, View):
         return obj
+    if isinstance(getattr(obj, "view", None), View):  # a Turn: its one live view
+        return obj.view
     if isinstance(obj, Response):
         view = View(question=obj.question)
         view.add(obj)
@@ -110,14 +41,12 @@ def _ms(value: float | None) -> str:
 
 
 def _zh(view: View) -> bool:
-    from studio_nb.messages import is_chinese
-
     return is_chinese(view.question or getattr(view.response, "question", ""))
 
 
 # ---------------------------------------------------------------------- Markdown
-def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
-    """The turn as Markdown: evidence, synthesis, dropped sentences, sources, (trace)."""
+def markdown(obj: Any, *, steps: bool = False, timings: bool = True) -> str:
+    """The turn as Markdown: evidence, synthesis, dropped sentences, sources, (the steps)."""
     view = _view(obj)
     resp, zh = view.response, _zh(view)
     out: list[str] = []
@@ -158,7 +87,7 @@ def markdown(obj: Any, *, trace: bool = False, timings: bool = True) -> str:
         if timings and resp.timings:
             cells = ", ".join(f"{k} {v:.0f} ms" for k, v in resp.timings.items())
             out.append(f"<sub>{resp.mode} · intent {resp.intent} · {cells}</sub>")
-    if trace and view.steps:
+    if steps and view.steps:
         rows = [f"| {s.operator} | {s.status} | {_ms(s.duration_ms)} |" for s in view.steps.values()]
         out.append("| operator | status | took |\n|---|---|---:|\n" + "\n".join(rows))
     return "\n\n".join(out) or "_(empty answer)_"
@@ -202,7 +131,7 @@ def text_html(text: str) -> str:
     return "".join(out)
 
 
-def html(obj: Any, *, trace: bool = False) -> str:
+def html(obj: Any, *, steps: bool = False) -> str:
     """The turn as safe HTML (every text escaped), for widgets."""
     view = _view(obj)
     resp, zh = view.response, _zh(view)
@@ -231,12 +160,12 @@ def html(obj: Any, *, trace: bool = False) -> str:
             )
         if resp.note and not (ev is not None and ev.note == resp.note and not ev.pieces):
             out.append(f"<div class='studio-note'><i>{escape(resp.note)}</i></div>")
-    if trace:
-        out.append(trace_html(view))
+    if steps:
+        out.append(steps_html(view))
     return "".join(out)
 
 
-def trace_html(obj: Any) -> str:
+def steps_html(obj: Any) -> str:
     """The per-operator steps (status and duration) as an HTML table ("" before any step)."""
     view = _view(obj)
     if not view.steps:
@@ -262,21 +191,51 @@ def sources_html(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------- plain text
-def plain(obj: Any, *, sources: bool = True) -> str:
-    """The turn as plain text: the answer, marks for dropped sentences, the sources searched."""
+def plain(obj: Any, *, sources: bool = True, passages: bool = True) -> str:
+    """The turn as plain text: the answer, marks for dropped sentences, the sources searched.
+
+    ``passages=False``: what follows the evidence, for a terminal that printed the
+    evidence (``plain(turn.view)`` while streaming) when it arrived."""
     view = _view(obj)
     resp = view.response
-    text = view.answer_text
     if resp is None:
-        return text + (f"\n({view.note})" if view.note else CURSOR)
+        return view.answer_text + (f"\n({view.note})" if view.note else CURSOR)
+    if passages:
+        text = resp.text
+    else:
+        from studio_nb.messages import compose_answer
+
+        text = compose_answer(resp.evidence, resp.synthesis, resp.note, resp.question, passages=False)
     for d in resp.dropped:
         text += f"\n[dropped as unsupported: {d.text.strip()} — {d.reason}]"
     if sources and resp.sources and not (resp.evidence and resp.evidence.pieces):
         text += "\n\nSources:\n" + "\n".join(f"  [{i}] {s.ref}" for i, s in enumerate(resp.sources, 1))
-    return text
+    return text if passages else text.strip("\n")
 
 
-def trace_text(obj: Any) -> str:
+def details_text(obj: Any) -> str:
+    """How the answer was made, for ``--verbose``: tools, intent, mode, tokens, timings."""
+    resp = _view(obj).response
+    if resp is None:
+        return ""
+    lines = []
+    if resp.tool_calls:
+        lines += ["Tools:"] + [f"  {t.name}({json.dumps(t.arguments, ensure_ascii=False)}) -> {t.error or t.result}"
+                               for t in resp.tool_calls] + [""]
+    lines.append(f"intent {resp.intent} (confidence {resp.confidence:.2f}), domains {list(resp.domains)}, "
+                 f"mode {resp.mode}")
+    lines.append(f"tokens: prompt {resp.usage.prompt_tokens}, answer {resp.usage.completion_tokens}")
+    lines.append("timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in resp.timings.items()))
+    return "\n".join(lines)
+
+
+def timings(obj: Any) -> dict[str, float]:
+    """Milliseconds per operator that completed so far (a stopped turn's ``done`` frame)."""
+    return {s.operator: s.duration_ms for s in _view(obj).steps.values()
+            if s.status == "completed" and s.duration_ms is not None}
+
+
+def steps_text(obj: Any) -> str:
     view = _view(obj)
     return "\n".join(
         f"  {s.operator:<20} {s.status:<10} {_ms(s.duration_ms)}" for s in view.steps.values()
@@ -300,9 +259,9 @@ def to_json(obj: Any) -> dict[str, Any]:
     return data
 
 
-def mimebundle(obj: Any, *, trace: bool = False) -> dict[str, Any]:
+def mimebundle(obj: Any, *, steps: bool = False) -> dict[str, Any]:
     """Everything a notebook front end may pick from."""
-    md = markdown(obj, trace=trace)
+    md = markdown(obj, steps=steps)
     return {"text/markdown": md, "text/plain": plain(obj)}
 
 

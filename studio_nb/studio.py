@@ -13,7 +13,7 @@ The graph itself lives in ``pipelines/studio.yaml``; the shared models and store
 documentation, and turns the kernel's stream (step events, streamed items, the final
 Response) into a Turn's parts. Every turn carries its request's trace, which is saved
 with the turn; replay, breakpoints, snapshots and per-session variants are the
-``DebugAPI`` methods (studio_nb/debug/api.py).
+debugger's (``pipe.debug``, studio_nb/debug/api.py), reachable by their short names too.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Iterator
 
 from studio_nb.access import check_session
 from studio_nb.config import load_config, substitute
-from studio_nb.debug.api import DebugAPI
+from studio_nb.debug.api import Debugger
 from studio_nb.debug.log import TurnLog
 from studio_nb.debug.trace import TurnTrace
 from studio_nb.debug.variants import SessionVariants
@@ -69,7 +69,7 @@ def build_pipeline(cfg: dict[str, Any]) -> Pipeline:
     return pipeline.use_resources(resources_factory(cfg))
 
 
-class StudioPipeline(DebugAPI):
+class StudioPipeline:
     """The assistant: a kernel Pipeline, its resources, and the Turn API front ends use."""
 
     def __init__(self, pipeline: Pipeline, config: dict[str, Any]) -> None:
@@ -88,8 +88,8 @@ class StudioPipeline(DebugAPI):
         #: the recent turns with their traces (the last ``trace_turns`` live, older ones as JSON)
         self.turns = TurnLog(live=int(config.get("trace_turns") or 16))
         self.variants = SessionVariants(pipeline, config)  # per-session settings and operators
-        self._breakpoints: dict[str, frozenset[str] | None] = {}
-        self._bp_lock = threading.Lock()
+        #: trace, replay, diff, breakpoints, snapshots and variants, beside the turns
+        self.debug = Debugger(self)
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, name: str) -> Any:
@@ -101,6 +101,11 @@ class StudioPipeline(DebugAPI):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.pipeline._repr_mimebundle_(include, exclude)
+
+    def to_yaml(self) -> str:
+        """The graph with each operator's current settings (``pipe["prompt_builder"].max_tokens = 64``
+        in a cell is written as 64): load it again with ``pipeline: <file>`` in the config."""
+        return self.pipeline.to_yaml()
 
     @property
     def resources(self) -> StudioResources:
@@ -227,9 +232,9 @@ class StudioPipeline(DebugAPI):
             domains=tuple(domains) if domains else None,
         )
         turn = Turn(text, session_id=session_id, request_id=rid, user=user)
-        return self._start(turn, msg, self._context(turn, priority=priority))
+        return self.start_turn(turn, msg, self.context_for(turn, priority=priority))
 
-    def _context(self, turn: Turn, *, disabled: frozenset[str] = frozenset(), overrides: dict | None = None,
+    def context_for(self, turn: Turn, *, disabled: frozenset[str] = frozenset(), overrides: dict | None = None,
                  meta: dict | None = None, priority: int = 0) -> RequestContext:
         """The kernel context of ``turn``'s request: the session's toggles and variants, the
         breakpoints, the turn as the pause handler, a fresh trace."""
@@ -238,12 +243,14 @@ class StudioPipeline(DebugAPI):
             request_id=turn.request_id, session_id=sid, priority=priority, user=user,
             disabled=self.session_disabled(sid, user) | disabled,
             overrides=self.variants.overrides(sid, user) if overrides is None else overrides,
-            breakpoints=self._breakpoints_for(sid), on_pause=turn._pause, trace=TurnTrace(meta=meta),
+            breakpoints=self.debug.breakpoints_for(sid), on_pause=turn.on_pause, trace=TurnTrace(meta=meta),
         )
-        turn._trace, turn._ctx, turn._check_pending = ctx.trace, ctx, self._check_pending
+        turn.bind(ctx, self.debug)
         return ctx
 
-    def _start(self, turn: Turn, value: Any, ctx: RequestContext) -> Turn:
+    def start_turn(self, turn: Turn, value: Any, ctx: RequestContext) -> Turn:
+        """Run the request ``ctx`` for ``turn`` from ``value`` (a question, or a replay's
+        first input) on the background loop; the turn is kept in ``turns``."""
         self.turns.add(turn)
         return turn.start(lambda t: self._parts(t, value, ctx))
 
@@ -307,6 +314,44 @@ class StudioPipeline(DebugAPI):
     async def achat(self, text: str, **kw: Any) -> Response:
         return await self.ask(text, **kw)
 
+    # ------------------------------------------------------------------ the debugger's short names
+    def breakpoint(self, name: str, enabled: bool = True, *, session_id: str | None = None) -> dict[str, Any]:
+        """``pipe.debug.breakpoint``: pause the next turns before operator ``name``."""
+        return self.debug.breakpoint(name, enabled, session_id=session_id)
+
+    def clear_breakpoints(self) -> None:
+        """``pipe.debug.clear_breakpoints``."""
+        self.debug.clear_breakpoints()
+
+    @property
+    def breakpoints(self) -> dict[str, list[str] | None]:
+        """``pipe.debug.breakpoints``: operator -> the sessions it applies to (None: all)."""
+        return self.debug.breakpoints
+
+    def replay(self, turn: Any, from_: str | None = None, **kw: Any) -> Turn:
+        """``pipe.debug.replay``: run a turn again from an operator, changed."""
+        return self.debug.replay(turn, from_, **kw)
+
+    def resume(self, snapshot: Any) -> Turn:
+        """``pipe.debug.resume``: continue a paused turn from its snapshot."""
+        return self.debug.resume(snapshot)
+
+    def past_turn(self, request_id: str | None = None, **kw: Any) -> Turn | None:
+        """``pipe.debug.past_turn``: a finished turn with its trace, even after a restart."""
+        return self.debug.past_turn(request_id, **kw)
+
+    def trace_view(self, session_id: str, **kw: Any) -> dict[str, Any] | None:
+        """``pipe.debug.trace_view``: the JSON the page's inspector shows."""
+        return self.debug.trace_view(session_id, **kw)
+
+    def session_variants(self, session_id: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """``pipe.debug.session_variants``."""
+        return self.debug.session_variants(session_id, user)
+
+    def set_session_variant(self, **kw: Any) -> dict[str, Any]:
+        """``pipe.debug.set_session_variant``."""
+        return self.debug.set_session_variant(**kw)
+
     # ------------------------------------------------------------------ knowledge
     def ingest(self, path: str | Path, domain: str, progress: bool = True, *, user: str | None = None,
                admin: bool = False, shared: bool = False, **options: Any) -> Any:
@@ -335,9 +380,9 @@ class StudioPipeline(DebugAPI):
         versions, configuration and other users' domains: only the status.
         """
         if not detail:
-            ops = {op.name: op._warm for op in self.pipeline.operators()}
+            ops = {op.name: op.is_warm for op in self.pipeline.operators()}
             return {"status": "ready" if all(ops.values()) else "warming", "engine": self.config["engine"]}
-        ops = {op.name: op._warm for op in self.pipeline.operators()}
+        ops = {op.name: op.is_warm for op in self.pipeline.operators()}
         res = self.resources
         llm = res.llm if res.built("llm") else None
         versions = {}

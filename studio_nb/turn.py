@@ -16,8 +16,11 @@ readers, sync or async, on any thread or loop, read that buffer from the start a
 wait for the next part — a ``threading.Condition`` for sync readers, a future completed
 with ``call_soon_threadsafe`` for async ones, so nobody polls.
 
-At a breakpoint the pipeline awaits ``Turn._pause`` (on the background loop, holding no
-model slot); ``resume`` completes that await from any thread.
+At a breakpoint the pipeline awaits ``Turn.on_pause`` (on the background loop, holding no
+model slot); ``resume`` completes that await from any thread. The Turn knows nothing of
+the debugger: ``bind(context, debugger)`` hands it the request's context and the one
+object that checks a message given to ``resume`` and writes a ``snapshot``
+(``studio_nb.debug.api.Debugger``, or any object with those two methods).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from studio_nb.kernel.sync import background_loop, on_background_loop
+from studio_nb.view import View
 
 Part = Any  # StepEvent | Evidence | TextDelta | Response
 
@@ -49,6 +53,8 @@ class Turn:
         self.duration_s: float | None = None
         self._t0 = time.perf_counter()
         self._parts: list[Part] = []
+        #: the one live view of the answer: every part is folded in as it arrives (studio_nb/view.py)
+        self.view = View(question=question)
         self._cond = threading.Condition()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._done = False
@@ -58,15 +64,20 @@ class Turn:
         self._future: Any = None  # concurrent.futures.Future of the producing task
         #: the request id of the turn this one replays (None for a question asked)
         self.replay_of: str | None = None
-        self._trace: Any = None  # set by the pipeline (studio_nb/debug/trace.py TurnTrace)
+        self._trace: Any = None  # the request's trace (``bind``), or a stored one (``restored``)
         self._ctx: Any = None  # the kernel RequestContext, while and after the turn runs
         self._paused: tuple[str, int, Any] | None = None  # (node, visit, pending message)
         self._resume: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
-        #: checks a replacement message before ``resume`` hands it on (set by the pipeline)
-        self._check_pending: Callable[[str, Any], None] | None = None
+        self._debugger: Any = None  # checks what ``resume`` hands on; writes ``snapshot``
         self.stored_trace: dict[str, Any] | None = None  # the trace's JSON as saved with the turn
 
     # ------------------------------------------------------------------ producing
+    def bind(self, context: Any, debugger: Any = None) -> "Turn":
+        """Attach the kernel ``context`` of this turn's request (its trace comes with it) and
+        the ``debugger`` that checks ``resume(msg)`` and writes ``snapshot()``."""
+        self._ctx, self._trace, self._debugger = context, context.trace, debugger
+        return self
+
     def start(self, produce: Callable[["Turn"], AsyncIterator[Part]]) -> "Turn":
         """Run ``produce(self)`` on the background loop; every item it yields becomes a part."""
         self._future = asyncio.run_coroutine_threadsafe(self._run(produce), background_loop())
@@ -91,6 +102,7 @@ class Turn:
         if isinstance(part, Response):
             self._response = part
         with self._cond:
+            self.view.add(part)
             self._parts.append(part)
             self._cond.notify_all()
             waiters, self._waiters = self._waiters, []
@@ -99,6 +111,8 @@ class Turn:
 
     def _finish(self) -> None:
         self.duration_s = time.perf_counter() - self._t0
+        if self._response is None and (self._stopped or self._error is not None):
+            self.view.note = "stopped" if self._stopped else f"error: {getattr(self._error, 'code', type(self._error).__name__)}"
         with self._cond:
             self._done = True
             self._cond.notify_all()
@@ -112,12 +126,14 @@ class Turn:
             with self._cond:  # a paused turn is no longer paused, from now on
                 self._stopped = True
                 self._paused = self._resume = None
+                if self._response is None:
+                    self.view.note = "stopped"
                 self._cond.notify_all()
             self._future.cancel()
 
     # ------------------------------------------------------------------ breakpoints
-    async def _pause(self, node: str, visit: int, value: Any) -> Any:
-        """The pipeline's ``on_pause``: wait here until ``resume`` (or ``stop``)."""
+    async def on_pause(self, node: str, visit: int, value: Any) -> Any:
+        """The kernel's ``on_pause`` for this turn's request: wait here until ``resume`` (or ``stop``)."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         pause = (node, visit, value)
@@ -131,7 +147,9 @@ class Turn:
                 if self._paused is pause:  # stopped while paused: nothing waits any more
                     self._paused = self._resume = None
 
-    def _state(self) -> str:
+    @property
+    def state(self) -> str:
+        """"running", "paused at <operator>", "done", "failed" or "stopped" (never waits)."""
         if self._paused is not None:
             return f"paused at {self._paused[0]}"
         return "stopped" if self._stopped else ("failed" if self._error else ("done" if self._done else "running"))
@@ -164,11 +182,11 @@ class Turn:
             if self._paused is None:
                 from studio_nb.errors import TurnStateError
 
-                raise TurnStateError(f"turn {self.request_id} is not paused (it is {self._state()}); "
+                raise TurnStateError(f"turn {self.request_id} is not paused (it is {self.state}); "
                                      "only a turn stopped at a breakpoint can be resumed (see turn.paused_at)")
             node, _, value = self._paused
-            if msg is not None and self._check_pending is not None:
-                self._check_pending(node, msg)
+            if msg is not None and self._debugger is not None:
+                self._debugger.check_pending(node, msg)
             (loop, fut), self._paused, self._resume = self._resume, None, None
         new = value if msg is None else msg
         loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(new))
@@ -178,16 +196,14 @@ class Turn:
         """The paused turn as JSON (its trace so far and the pending message), to continue
         later with ``pipe.resume(snapshot)`` — in this process or another one. Written to
         ``path`` too if given. The turn itself stays paused: ``stop()`` or ``resume()`` it."""
-        from studio_nb.debug import snapshot
-
         with self._cond:
             pause = self._paused
-        if pause is None or self._ctx is None:
+        if pause is None or self._ctx is None or self._debugger is None:
             from studio_nb.errors import TurnStateError
 
-            raise TurnStateError(f"turn {self.request_id} is not paused (it is {self._state()}); a snapshot is "
+            raise TurnStateError(f"turn {self.request_id} is not paused (it is {self.state}); a snapshot is "
                                  "taken at a breakpoint (pipe.breakpoint(name), then turn.paused_at)")
-        doc = snapshot.dump(self, pause[0], pause[1], pause[2], self._ctx)
+        doc = self._debugger.snapshot(self, pause[0], pause[1], pause[2], self._ctx)
         if path is not None:
             import json
 
@@ -264,6 +280,16 @@ class Turn:
         return self._trace
 
     @property
+    def is_paused(self) -> bool:
+        """Whether the turn waits at a breakpoint now (never waits, unlike ``paused_at``)."""
+        return self._paused is not None
+
+    @property
+    def answered(self) -> bool:
+        """Whether the final Response has arrived (never waits)."""
+        return self._response is not None
+
+    @property
     def stopped(self) -> bool:
         return self._stopped
 
@@ -298,20 +324,12 @@ class Turn:
 
     def partial_text(self) -> str:
         """The generated text so far (a retry's restart clears it), without waiting."""
-        from studio_nb.messages import TextDelta
-
-        text = ""
-        for part in self.parts:
-            if isinstance(part, TextDelta):
-                text = part.content if part.restart else text + part.content
-        return text
+        return self.view.text
 
     @property
     def evidence(self) -> Any:
         """The Evidence part (None before it arrives, or for an answer without evidence)."""
-        from studio_nb.messages import Evidence
-
-        return next((p for p in self.parts if isinstance(p, Evidence)), None)
+        return self.view.evidence
 
     # the Response's fields, for convenience (each waits for the answer)
     sources = property(lambda self: self.response.sources, doc="the retrieved chunks the answer drew on")
@@ -325,7 +343,7 @@ class Turn:
 
     def __repr__(self) -> str:
         replay = f" (replay of {self.replay_of})" if self.replay_of else ""
-        return f"<Turn {self.request_id}{replay} {self._state()}: {self.question[:60]!r}>"
+        return f"<Turn {self.request_id}{replay} {self.state}: {self.question[:60]!r}>"
 
     @classmethod
     def restored(cls, question: str, *, session_id: str, request_id: str, user: str, trace: Any) -> "Turn":

@@ -1,10 +1,16 @@
-"""The Studio pipeline's debugging API: breakpoints, replay, resume, past turns, variants.
+"""The Studio pipeline's debugger: breakpoints, replay, resume, past turns, variants.
 
-Mixed into ``StudioPipeline`` (studio.py), which provides ``pipeline``, ``memory``,
-``turns`` (the bounded TurnLog), ``variants`` (SessionVariants), ``_context`` and
-``_start``. Everything here works per request: a replay's params and replacements, a
-session's variants, and the nodes a replay switches off (the memory saver, so a replay
-does not add a second turn to the session unless ``save=True``) live in that request's
+``pipe.debug`` is a ``Debugger`` that sits beside the pipeline and its Turns. It uses
+only their public side: the studio's ``pipeline``, ``memory``, ``turns`` (the bounded
+TurnLog), ``variants`` (SessionVariants), ``context_for`` and ``start_turn``, and a Turn's
+``state``, ``answered``, ``is_paused`` and ``trace``. A Turn reaches back only through the
+two calls it is given with ``turn.bind(context, debugger)``: ``check_pending`` and
+``snapshot``. The Studio pipeline keeps its short names (``pipe.replay``,
+``pipe.breakpoint``, ...) as one-line delegates.
+
+Everything here works per request: a replay's params and replacements, a session's
+variants, and the nodes a replay switches off (the memory saver, so a replay does not add
+a second turn to the session unless ``save=True``) live in that request's
 ``RequestContext`` — the pipeline other sessions use never changes.
 """
 
@@ -19,9 +25,17 @@ from studio_nb.kernel.context import new_request_id
 from studio_nb.turn import Turn
 
 
-class DebugAPI:
-    _breakpoints: dict[str, frozenset[str] | None]  # operator -> sessions (None: all)
-    _bp_lock: threading.Lock
+class Debugger:
+    """See a turn and change it; ``studio`` is the StudioPipeline it serves."""
+
+    def __init__(self, studio: Any) -> None:
+        self.studio = studio
+        self._breakpoints: dict[str, frozenset[str] | None] = {}  # operator -> sessions (None: all)
+        self._bp_lock = threading.Lock()
+
+    @property
+    def pipeline(self) -> Any:
+        return self.studio.pipeline
 
     # ------------------------------------------------------------------ breakpoints
     def breakpoint(self, name: str, enabled: bool = True, *, session_id: str | None = None) -> dict[str, Any]:
@@ -55,10 +69,11 @@ class DebugAPI:
         """operator -> the sessions it applies to (None: every session)."""
         return {k: None if v is None else sorted(v) for k, v in self._breakpoints.items()}
 
-    def _breakpoints_for(self, session_id: str | None) -> frozenset[str]:
+    def breakpoints_for(self, session_id: str | None) -> frozenset[str]:
+        """The operators a turn of ``session_id`` pauses before."""
         return frozenset(k for k, v in self._breakpoints.items() if v is None or session_id in v)
 
-    def _check_pending(self, node: str, msg: Any) -> None:
+    def check_pending(self, node: str, msg: Any) -> None:
         """What ``turn.resume(msg)`` may hand on: a message the paused node accepts."""
         from studio_nb.kernel.typing_utils import acceptor, type_name
 
@@ -80,15 +95,16 @@ class DebugAPI:
         """A finished turn with its trace: from this process's recent turns, else rebuilt
         from the memory database (so it works after a restart). ``request_id`` None: the
         session's last turn. ``user`` None is a trusted caller (a notebook on its data dir)."""
-        turn = self.turns.get(request_id, user) if request_id else (
-            self.turns.last(session_id, user or "local") if session_id else None)
+        turns = self.studio.turns
+        turn = turns.get(request_id, user) if request_id else (
+            turns.last(session_id, user or "local") if session_id else None)
         if turn is not None and (session_id is None or turn.session_id == session_id):
-            if not (turn.done and turn._response is None and session_id is not None):
+            if not (turn.done and not turn.answered and session_id is not None):
                 return self._owned(turn, user)
             request_id = turn.request_id  # stopped here: another process may have finished it
         if session_id is None:
             raise ConfigError("past_turn needs the session_id of a turn that is not in this process's recent turns")
-        stored = self.memory.trace(session_id, request_id, user=user)
+        stored = self.studio.memory.trace(session_id, request_id, user=user)
         if (stored is None or stored[1] is None) and turn is not None:
             return self._owned(turn, user)
         if stored is None or stored[1] is None:
@@ -103,12 +119,12 @@ class DebugAPI:
     def trace_view(self, session_id: str, *, user: str | None, request_id: str | None = None) -> dict[str, Any] | None:
         """The JSON the Studio page's inspector shows: the session's last turn (or
         ``request_id``) with each operator's input and output explained."""
-        check_session(self.memory, session_id, user, must_exist=True)
+        check_session(self.studio.memory, session_id, user, must_exist=True)
         turn = self.past_turn(request_id, session_id=session_id, user=user)
         if turn is None or turn.trace is None:
             return None
         return {"request_id": turn.request_id, "session_id": turn.session_id, "question": turn.question,
-                "replay_of": turn.replay_of, "state": turn._state(), "trace": turn.trace.view()}
+                "replay_of": turn.replay_of, "state": turn.state, "trace": turn.trace.view()}
 
     # ------------------------------------------------------------------ replay
     def replay(self, turn: Turn | str, from_: str | None = None, *, params: dict[str, dict[str, Any]] | None = None,
@@ -133,7 +149,7 @@ class DebugAPI:
             raise TurnStateError(f"no turn {turn!r} with a stored trace to replay")
         self._owned(original, user)
         if not original.done:
-            raise TurnStateError(f"turn {original.request_id} is {original._state()}; replay it once it has ended "
+            raise TurnStateError(f"turn {original.request_id} is {original.state}; replay it once it has ended "
                                  "(turn.wait(), or turn.resume() a paused one)")
         if original.trace is None or not len(original.trace):
             raise TurnStateError(f"turn {original.request_id} has no trace to replay")
@@ -147,7 +163,7 @@ class DebugAPI:
         both = sorted(set(params) & set(replace))
         if both:
             raise ConfigError(f"give {', '.join(both)} either params or a replacement operator, not both")
-        overrides = self.variants.overrides(original.session_id, original.user, extra_params=params)
+        overrides = self.studio.variants.overrides(original.session_id, original.user, extra_params=params)
         for name, op in replace.items():
             overrides[name] = self.pipeline.override(name, operator=op)
         savers = self._savers()
@@ -156,14 +172,14 @@ class DebugAPI:
         new.replay_of = original.request_id
         meta = {"replay_of": original.request_id, "from": from_, "params": params, "saved": save,
                 "replaced": {name: type(op).__name__ for name, op in replace.items()}}
-        ctx = self._context(new, disabled=frozenset() if save else savers, overrides=overrides, meta=meta)
+        ctx = self.studio.context_for(new, disabled=frozenset() if save else savers, overrides=overrides, meta=meta)
         from studio_nb.messages import rebind
 
         memo: dict = {}
         value, ctx = self.pipeline.replay_context(
             original.trace, from_=from_, changed=set(params) | set(replace) | (savers if save else set()),
             rebind=lambda v: rebind(v, new.request_id, memo), context=ctx)
-        return self._start(new, value, ctx)
+        return self.studio.start_turn(new, value, ctx)
 
     def _savers(self) -> frozenset[str]:
         from studio_nb.operators.memory_saver import MemorySaverOp
@@ -176,8 +192,8 @@ class DebugAPI:
         from studio_nb.debug import snapshot as snap
 
         doc = snap.load(snapshot)
-        live = self.turns.get(doc["request_id"])
-        if live is not None and live._paused is not None:
+        live = self.studio.turns.get(doc["request_id"])
+        if live is not None and live.is_paused:
             raise TurnStateError(f"turn {doc['request_id']} is still paused in this process; turn.resume() or "
                                  "turn.stop() it before resuming its snapshot")
         specs = snap.check(doc, self.pipeline)  # untrusted data: checked before anything is built from it
@@ -187,32 +203,38 @@ class DebugAPI:
                      for name, spec in specs.items()}
         turn = Turn(doc["question"], session_id=doc["session_id"], request_id=doc["request_id"], user=doc["user"])
         turn.replay_of = doc.get("replay_of")
-        ctx = self._context(turn, disabled=frozenset(doc.get("disabled") or ()), overrides=overrides,
+        ctx = self.studio.context_for(turn, disabled=frozenset(doc.get("disabled") or ()), overrides=overrides,
                             meta={"resumed_at": node, "replay_of": doc.get("replay_of")},
                             priority=int(doc.get("priority") or 0))
-        self._check_pending(node, pending)
+        self.check_pending(node, pending)
         if node == self.pipeline.source.name and visit == 0:
-            return self._start(turn, pending, ctx)  # paused before anything ran: start over with it
+            return self.studio.start_turn(turn, pending, ctx)  # paused before anything ran: start over with it
         value, ctx = self.pipeline.replay_context(trace, inputs={(node, visit): pending}, context=ctx)
-        return self._start(turn, value, ctx)
+        return self.studio.start_turn(turn, value, ctx)
+
+    def snapshot(self, turn: Turn, node: str, visit: int, pending: Any, context: Any) -> dict[str, Any]:
+        """``turn``, paused before the ``visit``-th run of ``node``, as JSON (``turn.snapshot()``)."""
+        from studio_nb.debug import snapshot as snap
+
+        return snap.dump(turn, node, visit, pending, context)
 
     # ------------------------------------------------------------------ variants
     def session_variants(self, session_id: str | None = None, user: str | None = None) -> dict[str, Any]:
         """The settings (intent, search, answer mode) and operators a session may switch,
         with what it uses now."""
-        return self.variants.describe(session_id, user)
+        return self.studio.variants.describe(session_id, user)
 
     def set_session_variant(self, *, session_id: str, user: str, setting: str | None = None, value: str | None = None,
                             node: str | None = None, operator: str | None = None) -> dict[str, Any]:
         """Switch a setting (``setting="answer_mode", value="extractive"``) or a node's operator
         (``node="prompt_builder", operator="MyBuilder"``; None: back to the default) for one
         session of ``user``. Returns ``session_variants``."""
-        self._check_owner(session_id, user)
+        check_session(self.studio.memory, session_id, user, must_exist=False)
         if (setting is None) == (node is None):
             raise ConfigError('say what to switch: setting="answer_mode", value=... or node="...", operator=...')
         if setting is not None:
-            return self.variants.set_setting(setting, value, session_id=session_id, user=user)
-        return self.variants.set_operator(node, operator, session_id=session_id, user=user)
+            return self.studio.variants.set_setting(setting, value, session_id=session_id, user=user)
+        return self.studio.variants.set_operator(node, operator, session_id=session_id, user=user)
 
 
-__all__ = ["DebugAPI"]
+__all__ = ["Debugger"]

@@ -38,7 +38,7 @@ def _evidence(ev: Any) -> str:
 
 
 def _question(turn: Any) -> str:
-    """A remembered turn's question: a memory ``Turn`` in a live trace, a mapping in one
+    """A remembered turn's question: a ``StoredTurn`` in a live trace, a mapping in one
     rebuilt from its stored JSON (the codec restores unregistered classes as mappings)."""
     if isinstance(turn, dict):
         return str(turn.get("question", ""))

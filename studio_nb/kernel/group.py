@@ -33,7 +33,7 @@ class Branches:
 
 
 class ParallelGroup:
-    """``ParallelGroup("context", [memory, rag, tools], join=ContextJoin())``."""
+    """``ParallelGroup("context", [memory, rag, tools], join=ContextJoinOp())``."""
 
     def __init__(self, name: str, branches: Sequence[Operator], join: Operator | None = None) -> None:
         if not branches:

@@ -5,8 +5,8 @@ generator (a *streaming* operator: every yielded item is streamed to the caller 
 last one travels on to the next operator). The input and output sockets are read from
 the type hints of ``process``, so wiring can be checked before anything runs.
 
-Lifecycle (as in Haystack): ``__init__`` is cheap and takes JSON-able config, which is
-recorded automatically for YAML; ``bind(resources)`` hands the operator the shared
+Lifecycle (as in Haystack): ``__init__`` is cheap and takes JSON-able config; each
+argument is a live attribute (``op.max_tokens = 64`` is what YAML and a replay see); ``bind(resources)`` hands the operator the shared
 resources of the pipeline it runs in (whatever object the application provides: models,
 stores); heavy state is loaded in ``warm_up()`` (idempotent) and released in ``close()``.
 
@@ -127,25 +127,35 @@ def _snake(name: str) -> str:
 
 
 def _wrap_init(cls: type) -> None:
-    """Record the subclass's init arguments as ``config`` and accept ``name=``/``policy=``."""
+    """Accept ``name=``/``policy=`` and make each init argument a live attribute.
+
+    The attributes are the one source of an operator's settings: ``op.max_tokens = 64``
+    in a cell is what ``config``, ``to_yaml()``, the page and a replay see. An argument
+    the subclass did not store under its own name is stored for it.
+    """
     original = cls.__dict__["__init__"]
     sig = inspect.signature(original)
 
     @functools.wraps(original)
     def __init__(self, *args: Any, name: str | None = None, policy: Policy | dict | None = None, **kwargs: Any):
-        if "_config" not in self.__dict__:  # outermost subclass records the config
+        outermost = "_param_names" not in self.__dict__
+        if outermost:
             bound = sig.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            config = {}
+            given: dict[str, Any] = {}
             for pname, value in list(bound.arguments.items())[1:]:
                 kind = sig.parameters[pname].kind
                 if kind is inspect.Parameter.VAR_KEYWORD:
-                    config.update(value)
+                    given.update(value)
                 elif kind is not inspect.Parameter.VAR_POSITIONAL:
-                    config[pname] = value
-            self._config = config
+                    given[pname] = value
+            self._param_names = tuple(given)
             Operator.__init__(self, name=name, policy=policy)
         original(self, *args, **kwargs)
+        if outermost:
+            for pname, value in given.items():
+                if not hasattr(self, pname):
+                    setattr(self, pname, value)
 
     cls.__init__ = __init__
 
@@ -173,8 +183,8 @@ class Operator:
             registry.register(cls)
 
     def __init__(self, *, name: str | None = None, policy: Policy | dict | None = None) -> None:
-        if "_config" not in self.__dict__:
-            self._config = {}
+        if "_param_names" not in self.__dict__:
+            self._param_names = ()
         if getattr(type(self), "sockets", None) is None:
             raise WiringError(f"{type(self).__name__} does not define process(self, msg)")
         self.name = name or _snake(type(self).__name__)
@@ -211,9 +221,20 @@ class Operator:
         """Release what ``warm_up`` loaded."""
 
     def ensure_warm(self) -> None:
+        """``warm_up`` once: the one place an operator's warm state changes (with ``release``)."""
         if not self._warm:
             self.warm_up()
             self._warm = True
+
+    def release(self) -> None:
+        """``close`` and forget the warm state, so the next use warms up again."""
+        self.close()
+        self._warm = False
+
+    @property
+    def is_warm(self) -> bool:
+        """Whether ``warm_up`` has run (and ``release`` has not since)."""
+        return self._warm
 
     def skip_reason(self, msg: Any) -> str | None:
         """Return a reason to skip this operator for ``msg`` (e.g. chit-chat needs no RAG)."""
@@ -222,8 +243,9 @@ class Operator:
     # ----------------------------------------------------------------- introspection
     @property
     def config(self) -> dict[str, Any]:
-        """The init arguments, as recorded for YAML."""
-        return dict(self._config)
+        """The init arguments' current values, read from the live attributes (what YAML,
+        the page and a replay see)."""
+        return {pname: getattr(self, pname) for pname in self._param_names}
 
     @property
     def input_type(self) -> Any:
@@ -249,8 +271,9 @@ class Operator:
             f"  in:  {s.input_name}: {type_name(s.input_type)}",
             f"  out: {type_name(s.output_type)}{' (stream)' if s.streaming else ''}",
         ]
-        if self._config:
-            lines.append(f"  config: {self._config}")
+        config = self.config
+        if config:
+            lines.append(f"  config: {config}")
         if not self.policy.is_default:
             lines.append(f"  policy: {self.policy.to_dict()}")
         if self.last:

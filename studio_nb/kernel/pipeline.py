@@ -375,8 +375,7 @@ class Pipeline:
     def close(self) -> None:
         """Close every operator, then the shared resources (if they have ``close``)."""
         for op in self.operators():
-            op.close()
-            op._warm = False
+            op.release()
         close = getattr(self.resources, "close", None)
         if callable(close):
             close()
@@ -503,7 +502,7 @@ class Pipeline:
     def from_dict(cls, data: dict[str, Any], engine: Any = None) -> "Pipeline":
         from studio_nb.kernel.serialization import pipeline_from_dict
 
-        return pipeline_from_dict(data, engine=engine)
+        return pipeline_from_dict(data, engine=engine, pipeline_class=cls)
 
     @classmethod
     def from_yaml(cls, text: str, engine: Any = None) -> "Pipeline":

@@ -89,9 +89,8 @@ def build_operator(entry: dict[str, Any]) -> Operator:
         raise ConfigError(f"node {entry['name']!r}: bad params for {cls.__name__}: {exc}") from exc
 
 
-def pipeline_from_dict(data: dict[str, Any], engine: Any = None) -> Any:
-    from studio_nb.kernel.pipeline import Pipeline
-
+def pipeline_from_dict(data: dict[str, Any], engine: Any = None, *, pipeline_class: type) -> Any:
+    """A ``pipeline_class`` (``Pipeline``, which calls this) built from ``pipeline_to_dict``'s data."""
     version = data.get("version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise ConfigError(f"pipeline format version {version} is not supported (expected {FORMAT_VERSION})")
@@ -105,7 +104,7 @@ def pipeline_from_dict(data: dict[str, Any], engine: Any = None) -> Any:
         by_name[entry["name"]] = entry
     members = {m for e in entries if "group" in e for m in e["group"] + ([e["join"]] if e.get("join") else [])}
     ops = {e["name"]: build_operator(e) for e in entries if "group" not in e}
-    p = Pipeline(data.get("name", "pipeline"), engine=engine)
+    p = pipeline_class(data.get("name", "pipeline"), engine=engine)
     disabled: list[str] = []
     for entry in entries:
         name = entry["name"]

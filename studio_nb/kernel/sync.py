@@ -65,6 +65,8 @@ async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
 
 
 _DONE = object()
+#: how long leaving ``iterate_sync`` early waits for the stream's clean-up
+CLOSE_WAIT_S = 10.0
 
 
 def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> Iterator[T]:
@@ -73,19 +75,24 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> 
     One task on the background loop drives the whole async iterator (so cancel scopes
     inside it stay in one task). At most ``buffer`` items wait unread: the producer then
     awaits a semaphore that the reader releases (back-pressure without polling). Leaving
-    the ``for`` loop early, or Ctrl-C, cancels the task.
+    the ``for`` loop early, or Ctrl-C, cancels the task and waits (up to ``CLOSE_WAIT_S``)
+    until its clean-up ran, so nothing it started keeps running behind the caller.
     """
     if on_background_loop():
         raise RuntimeError("iterate_sync() called from the studio-nb loop itself; use `async for`")
     items: queue.Queue = queue.Queue()
     loop = background_loop()
     space: asyncio.Semaphore | None = None
+    started, ended = threading.Event(), threading.Event()
 
     async def pump() -> None:
         nonlocal space
+        started.set()
         space = asyncio.Semaphore(buffer)
+        stream = None
         try:
-            async for item in factory():
+            stream = factory()
+            async for item in stream:
                 await space.acquire()
                 items.put((True, item))
         except BaseException as exc:  # delivered to the reader, including cancellation
@@ -94,6 +101,13 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> 
                 raise
         else:
             items.put((True, _DONE))
+        finally:
+            try:  # cancelled between two items: the stream's own clean-up still runs, now
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                ended.set()
 
     future = asyncio.run_coroutine_threadsafe(pump(), loop)
     finished = False
@@ -111,6 +125,8 @@ def iterate_sync(factory: Callable[[], AsyncIterator[T]], buffer: int = 256) -> 
     finally:
         if not finished:
             future.cancel()
+            if started.is_set():
+                ended.wait(CLOSE_WAIT_S)
 
 
 def maybe_running_loop() -> asyncio.AbstractEventLoop | None:

@@ -142,7 +142,7 @@ class StudioMagics(Magics):
     updates_per_second = Float(10.0, help="At most this many output redraws per second while streaming.").tag(
         config=True
     )
-    verbose = Bool(False, help="Always show the per-operator trace (as with -v).").tag(config=True)
+    verbose = Bool(False, help="Always show the per-operator steps (as with -v).").tag(config=True)
 
     _warmed: Any = None  # the pipeline this magic has warmed up (with progress bars)
 
@@ -159,7 +159,7 @@ class StudioMagics(Magics):
     )
     @argument("-f", "--format", choices=FORMATS, default="markdown", help="how to show the answer")
     @argument("--no-stream", action="store_true", help="show the answer only when it is complete")
-    @argument("-v", "--verbose", action="store_true", help="show the per-operator trace with timings")
+    @argument("-v", "--verbose", action="store_true", help="show the per-operator steps with timings")
     @argument("--raw", action="store_true", help="send the text as is, without {var} interpolation")
     @argument("text", nargs="*", help="the question, or a subcommand (see `%%sage_chat help`)")
     @no_var_expand  # IPython would eval `{expr}` / `$name` in the line; we interpolate safely ourselves
@@ -190,26 +190,24 @@ class StudioMagics(Magics):
             pipe.warm_up(progress=True)  # idempotent, and quick when already warm
             self._warmed = pipe
         fmt, verbose = args.format, args.verbose or self.verbose
-        view = present.View(question=question)
         live = not args.no_stream and fmt != "json"
         throttle = Throttle(self.updates_per_second)
-        handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
         domains = tuple(d for ds in args.domain for d in ds.split(",") if d) if args.domain else None
         turn = pipe.ask(question, session_id=session, user=self.user, domains=domains)
+        view = turn.view  # the turn's one live view: the parts below only say when to redraw
+        handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
         try:
             for part in turn:
-                kind = view.add(part)
+                kind = present.part_kind(part)
                 redraw = kind in ("text", "evidence") or (verbose and kind == "step")
                 if handle is not None and redraw and (kind == "evidence" or throttle.ready()):
                     handle.update(_bundle(view, fmt, verbose), raw=True)
         except StudioError as exc:
-            view.note = f"error: {exc.code}"
             if handle is not None:
                 handle.update(_bundle(view, fmt, verbose), raw=True)
             raise UsageError(f"[{exc.code}] {exc}") from None
         except KeyboardInterrupt:
             turn.stop()
-            view.note = "stopped"
             if handle is not None:
                 handle.update(_bundle(view, fmt, verbose), raw=True)
             raise
@@ -291,7 +289,7 @@ def _bundle(view: Any, fmt: str, verbose: bool) -> dict[str, Any]:
         return {"application/json": data, "text/plain": json.dumps(data, ensure_ascii=False, indent=2)}
     plain = present.plain(view)
     if verbose and view.steps:
-        plain += "\n\n" + present.trace_text(view)
+        plain += "\n\n" + present.steps_text(view)
     if fmt == "text":
         return {"text/plain": plain}
-    return {"text/markdown": present.markdown(view, trace=verbose), "text/plain": plain}
+    return {"text/markdown": present.markdown(view, steps=verbose), "text/plain": plain}

@@ -3,13 +3,14 @@
     panel = ChatPanel()            # uses the kernel's shared pipeline
     panel                          # show it; type, Send, watch the answer stream in
     fut = panel.send("what is a ParallelGroup?")   # the same, from code
-    fut.result(timeout=60)         # the Response; panel.answer / trace / sources are final
+    fut.result(timeout=60)         # the Response; panel.answer / steps / sources are final
 
 ``send`` starts a Turn (``pipe.ask``) and follows it with a task on studio-nb's
 background event loop (``kernel.sync``, the one bridge every sync front end uses), so the
 kernel's main thread stays free: the user can run other cells while an answer arrives.
-The task folds the parts into a ``present.View`` and sets widget values from that thread
-(ipykernel sends comm messages thread-safely); redraws are throttled. Stop stops the
+The task renders the turn's live view (``turn.view``) as parts arrive and sets widget
+values from that thread (ipykernel sends comm messages thread-safely); redraws are
+throttled. Stop stops the
 Turn, which cancels the running operator and so stops generation.
 """
 
@@ -31,7 +32,7 @@ from studio_nb.notebook.throttle import Throttle
 
 
 class ChatPanel(widgets.VBox):
-    """Input, Send/Stop, streamed answer, step trace with timings, sources, session picker, Clear."""
+    """Input, Send/Stop, streamed answer, the steps with timings, sources, session picker, Clear."""
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class ChatPanel(widgets.VBox):
         )
         self.answer = widgets.HTML(layout=widgets.Layout(min_height="3em"))
         self.sources = widgets.HTML()
-        self.trace = widgets.HTML()
+        self.steps = widgets.HTML()
         self.status = widgets.HTML()
         self.input = widgets.Textarea(
             placeholder="Ask about SAGE, code, your notebook…", rows=2, layout=widgets.Layout(width="100%")
@@ -86,7 +87,7 @@ class ChatPanel(widgets.VBox):
                 widgets.HBox([self.session_picker, self.clear_button]),
                 self.answer,
                 self.sources,
-                self.trace,
+                self.steps,
                 self.status,
                 widgets.HBox([self.input, widgets.VBox([self.send_button, self.stop_button])]),
             ],
@@ -142,14 +143,14 @@ class ChatPanel(widgets.VBox):
         pipe = self.pipeline
         self._idle.clear()
         self.input.value = ""
-        self.state = present.View(question=text)
         self.answer_updates = 0
         self._question_html = f"<div class='studio-question'><b>you:</b> {escape(text)}</div>"
         self.answer.value = self._question_html
-        self.sources.value = self.trace.value = ""
+        self.sources.value = self.steps.value = ""
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
         self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user)
+        self.state = self._turn_obj.view  # the turn's one live view; the panel only renders it
         self._future = asyncio.run_coroutine_threadsafe(self._follow(self._turn_obj), background_loop())
         return self._future
 
@@ -179,7 +180,7 @@ class ChatPanel(widgets.VBox):
     def _reset_view(self, status: str) -> None:
         self.state = present.View()
         self._question_html = ""
-        self.answer.value = self.sources.value = self.trace.value = ""
+        self.answer.value = self.sources.value = self.steps.value = ""
         self._set_status("ready", status)
 
     def _set_status(self, state: str, text: str) -> None:
@@ -204,28 +205,27 @@ class ChatPanel(widgets.VBox):
         self.answer_updates += 1
 
     async def _follow(self, turn: Any) -> Any:
-        """Fold the turn's parts into the view and redraw; returns the Response."""
+        """Redraw as the turn's parts arrive (its view holds them); returns the Response."""
         throttle = Throttle(self.updates_per_second)
         state = self.state
         try:
             async for part in turn:
-                kind = state.add(part)
+                kind = present.part_kind(part)
                 if kind == "evidence" or (kind == "text" and throttle.ready()):
                     self._render_answer()
                 elif kind == "step":
-                    self.trace.value = present.trace_html(state)
+                    self.steps.value = present.steps_html(state)
             if turn.stopped:
                 raise asyncio.CancelledError
             self._render_answer()
-            self.trace.value = present.trace_html(state)
+            self.steps.value = present.steps_html(state)
             self.sources.value = present.sources_html(state)
             resp = state.response
             self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")
             self.refresh_sessions()  # a first turn creates the session in memory
             return resp
         except asyncio.CancelledError:
-            turn.stop()
-            state.note = "stopped"
+            turn.stop()  # the view notes "stopped"
             self._render_answer()
             self._set_status("stopped", "stopped")
             raise

@@ -48,7 +48,7 @@ def operator_html(op: Any) -> str:
         _STYLE,
         "<div class='studio-card'>",
         f"<b>{escape(type(op).__name__)}</b> <code>{escape(op.name)}</code>",
-        f" <small>({kind}{', warm' if op._warm else ''})</small>",
+        f" <small>({kind}{', warm' if op.is_warm else ''})</small>",
         "<table>",
         f"<tr><th>in</th><td><code>{escape(s.input_name)}: {escape(type_name(s.input_type))}</code></td></tr>",
         f"<tr><th>out</th><td><code>{escape(type_name(s.output_type))}</code></td></tr>",

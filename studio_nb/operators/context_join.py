@@ -1,4 +1,4 @@
-"""ContextJoin: merge the parallel branches' results into one ContextEnrichedMessage."""
+"""ContextJoinOp: merge the parallel branches' results into one ContextEnrichedMessage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from studio_nb.kernel import Branches, Operator
 from studio_nb.messages import ContextEnrichedMessage, MemoryContext, Source, ToolResult
 
 
-class ContextJoin(Operator):
+class ContextJoinOp(Operator):
     """Picks results by their type, not by branch name, so branches can be renamed or
     swapped; optional branches that failed are recorded as ``degraded`` reasons."""
 

@@ -47,5 +47,5 @@ class IntentRouterOp(Operator):
             knowledge_domains=domains,
             confidence=float(result.confidence),
             matched_keywords=tuple(result.matched_keywords),
-            trace=tuple(result.trace),
+            routing=tuple(result.stages),
         )

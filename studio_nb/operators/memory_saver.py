@@ -23,10 +23,10 @@ class MemorySaverOp(Operator):
 
     def process(self, msg: Response) -> Response:
         from studio_nb.kernel import current_request
-        from studio_nb.services.memory import Turn
+        from studio_nb.records import StoredTurn
 
         ctx = current_request()
-        turn = Turn.new(
+        turn = StoredTurn.new(
             msg.session_id,
             msg.question,
             msg.text,

@@ -8,7 +8,7 @@ and both build it here, so the record a front end receives has one shape.
 from __future__ import annotations
 
 from studio_nb.kernel import current_request
-from studio_nb.messages import ContextEnrichedMessage, Dropped, Evidence, Response, Usage, compose_answer
+from studio_nb.messages import ContextEnrichedMessage, Dropped, Evidence, Response, Usage
 
 
 def respond(
@@ -27,7 +27,6 @@ def respond(
     evidence = evidence if evidence is not None else ctx.evidence
     request = current_request()
     return Response(
-        text=compose_answer(evidence, synthesis, note, routed.content),
         intent=routed.intent,
         session_id=routed.original.session_id,
         request_id=routed.original.request_id,

@@ -1,4 +1,4 @@
-"""StreamOutputSink: the end of the pipeline, where the final Response is completed."""
+"""StreamOutputOp: the end of the pipeline, where the final Response is completed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from studio_nb.kernel import Operator, current_request
 from studio_nb.messages import Response
 
 
-class StreamOutputSink(Operator):
+class StreamOutputOp(Operator):
     """Tokens reach the user as they are generated (the engine streams them); this sink
     finishes the record the front end gets last: per-operator timings of the whole turn."""
 

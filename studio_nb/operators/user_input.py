@@ -1,4 +1,4 @@
-"""UserInputSource: where every request enters, from any front end."""
+"""UserInputOp: where every request enters, from any front end."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from studio_nb.kernel import Operator
 from studio_nb.messages import UserMessage
 
 
-class UserInputSource(Operator):
+class UserInputOp(Operator):
     """Normalises a chat message and refuses what cannot be answered (empty, too long).
 
     A plain string is accepted too, so ``pipe["user_input"]("hi")`` works in a cell.

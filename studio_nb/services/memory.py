@@ -25,7 +25,7 @@ restart.
 ``"s1"`` are two sessions (the key is ``(user, session_id)``), so there is no session of
 another user to find, probe or claim — bob asking in ``"s1"`` talks in his own. Every
 method takes ``user``; ``user=None`` is a trusted in-process caller and means the
-``"local"`` namespace, the one notebooks, the CLI and ``Turn.new`` use by default
+``"local"`` namespace, the one notebooks, the CLI and ``StoredTurn.new`` use by default
 (``studio_nb.access.LOCAL_USER``). Only ``sessions(user=None)`` lists every namespace.
 
 Databases made by older versions are brought up to this schema when opened
@@ -48,17 +48,17 @@ import re
 import sqlite3
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from studio_nb.access import LOCAL_USER, check_session, namespace
+from studio_nb.access import check_session, namespace
 from studio_nb.services import private_files
 from studio_nb.services.text import cjk_share
 from studio_nb.services.tokenizer import tokenize
 from studio_nb.errors import ConfigError, StudioError
+from studio_nb.records import MemoryContext, StoredTurn
 
 TITLE_CHARS = 60
 EMBED_TEXT_CHARS = 2000
@@ -103,50 +103,6 @@ class BadTurnError(StudioError, ValueError):
     """A turn that cannot be stored (missing session id, non-JSON sources, ...)."""
 
     code = "bad_turn"
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One question and its answer; ``id`` is set by the store when saved."""
-
-    session_id: str
-    user: str
-    question: str
-    answer: str
-    intent: str
-    sources: tuple[dict, ...]
-    created_at: float
-    request_id: str
-    id: int | None = None
-
-    @classmethod
-    def new(
-        cls,
-        session_id: str,
-        question: str,
-        answer: str,
-        *,
-        user: str = LOCAL_USER,
-        intent: str = "GENERAL_CHAT",
-        sources: tuple[dict, ...] | list[dict] = (),
-        request_id: str | None = None,
-    ) -> "Turn":
-        """A turn stamped now, with a fresh request id unless one is given."""
-        return cls(session_id, user, question, answer, intent, tuple(sources), time.time(),
-                   request_id or uuid.uuid4().hex)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["sources"] = [dict(s) for s in self.sources]
-        return d
-
-
-@dataclass(frozen=True)
-class MemoryContext:
-    """What the prompt builder gets: the recent window and relevant older turns."""
-
-    recent: tuple[Turn, ...] = ()
-    recalled: tuple[Turn, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,7 +207,7 @@ class MemoryStore:
 
     # -- writing ----------------------------------------------------------------
 
-    def save_turn(self, turn: Turn) -> Turn:
+    def save_turn(self, turn: StoredTurn) -> StoredTurn:
         """Store ``turn`` in session ``(turn.user, turn.session_id)`` and return it with its
         ``id``; durable on disk when this returns.
 
@@ -305,7 +261,7 @@ class MemoryStore:
         return cur.rowcount > 0
 
     def trace(self, session_id: str, request_id: str | None = None, *,
-              user: str | None = None) -> tuple[Turn, dict | None] | None:
+              user: str | None = None) -> tuple[StoredTurn, dict | None] | None:
         """The turn ``request_id`` of a session (default: its last) and its stored trace
         (None for turns saved before traces were kept); None if there is no such turn."""
         ns = namespace(user)
@@ -360,7 +316,7 @@ class MemoryStore:
                 (*key, self.window),
             ).fetchall()
         recent = tuple(_row_turn(r) for r in reversed(rows))
-        recalled: tuple[Turn, ...] = ()
+        recalled: tuple[StoredTurn, ...] = ()
         if query and self.recall_k:
             before = recent[0].id if recent else None
             recalled = self._recall(key, query, before)
@@ -379,7 +335,7 @@ class MemoryStore:
                 self._cache.popitem(last=False)
         return ctx
 
-    def history(self, session_id: str, *, user: str | None = None) -> list[Turn]:
+    def history(self, session_id: str, *, user: str | None = None) -> list[StoredTurn]:
         """Every turn of a session, oldest first."""
         with self._lock:
             self._require(session_id, user)
@@ -485,9 +441,9 @@ class MemoryStore:
         self._cache.pop(key, None)
 
     @staticmethod
-    def _check(turn: Turn) -> str:
-        if not isinstance(turn, Turn):
-            raise BadTurnError(f"save_turn expects a Turn, got {type(turn).__name__}")
+    def _check(turn: StoredTurn) -> str:
+        if not isinstance(turn, StoredTurn):
+            raise BadTurnError(f"save_turn expects a StoredTurn, got {type(turn).__name__}")
         for name in ("session_id", "user"):
             value = getattr(turn, name)
             if not isinstance(value, str) or not value.strip():
@@ -510,7 +466,7 @@ class MemoryStore:
         vec = np.asarray(self.embedder.encode([text]), dtype=np.float32)[0]
         return vec.tobytes()
 
-    def _recall(self, key: tuple[str, str], query: str, before_id: int | None) -> tuple[Turn, ...]:
+    def _recall(self, key: tuple[str, str], query: str, before_id: int | None) -> tuple[StoredTurn, ...]:
         if before_id is None:
             return ()
         with self._lock:
@@ -576,6 +532,6 @@ def _title(question: str) -> str:
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1] + "…"
 
 
-def _row_turn(row: tuple) -> Turn:
+def _row_turn(row: tuple) -> StoredTurn:
     id_, session_id, user, question, answer, intent, sources, created_at, request_id = row
-    return Turn(session_id, user, question, answer, intent, tuple(json.loads(sources)), created_at, request_id, id_)
+    return StoredTurn(session_id, user, question, answer, intent, tuple(json.loads(sources)), created_at, request_id, id_)

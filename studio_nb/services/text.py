@@ -4,8 +4,8 @@ Most of the SAGE docs are Chinese, the default embedding model is English-only, 
 questions mix both with code names. Several services need the same three answers about a
 text, so they live here once:
 
-- ``cjk_share``: how much of a text is Chinese, counted in words (one CJK character is
-  about a word, an English word about four letters), 0.0 for English, 1.0 for Chinese;
+- ``cjk_share``: how much of a text is Chinese, 0.0 for English, 1.0 for Chinese
+  (``studio_nb.language``, shared with the messages and front ends);
 - ``terms``: the search terms of a text (``services.tokenizer``, the one tokenizer: jieba
   words and character bigrams for Chinese, stemmed lowercase words and identifier parts
   for Latin text);
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import re
 
-from studio_nb.services.tokenizer import CJK_CHARS, tokenize
+from studio_nb.language import CJK, CJK_CHARS, cjk_share  # noqa: F401  (re-exported for the services)
+from studio_nb.services.tokenizer import tokenize
 
-CJK = re.compile(f"[{CJK_CHARS}]")
 CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
-_LATIN = re.compile(r"[A-Za-z]")
 _IDENT = re.compile(
     r"(?<![\w-])--?[a-z][\w-]+"  # command-line options (not the hyphen of "web-based")
     r"|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?"  # dotted names, calls
@@ -32,12 +31,6 @@ _IDENT = re.compile(
     r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+"  # CamelCase
     r"|[A-Z]{2,}[a-z]+\w*"  # RAGPipeline, HTTPServer
 )
-
-
-def cjk_share(text: str) -> float:
-    """Share of the words of ``text`` that are Chinese/Japanese/Korean (0 for pure English)."""
-    cjk, latin = len(CJK.findall(text)), len(_LATIN.findall(text))
-    return cjk / (cjk + latin / 4) if cjk or latin else 0.0
 
 
 def terms(text: str) -> list[str]:

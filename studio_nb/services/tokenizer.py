@@ -3,7 +3,7 @@
 Every lexical comparison in studio-nb uses it — the knowledge base's full-text index (at
 ingest and at query time), the evidence selector and the grounding check (through
 ``services.text.terms``) and conversation memory's recall — so a word matches the same
-way everywhere. It imports nothing from studio-nb, so any module may import it.
+way everywhere. It imports only ``studio_nb.language``, so any module may import it.
 
 Most of the SAGE docs are Chinese while the default embedding model only knows English,
 so the lexical retriever carries Chinese questions. Chinese runs are segmented with jieba
@@ -20,8 +20,8 @@ import logging
 import re
 import threading
 
-#: CJK ideographs, kana and hangul (the scripts written without spaces)
-CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+from studio_nb.language import CJK_CHARS
+
 _RUN = re.compile(f"([{CJK_CHARS}]+)|([^{CJK_CHARS}]+)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)*")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
 from studio_nb.services.inference import LlamaCppClient
 from studio_nb.services.inference.llama_local import default_threads
+from tests.procs import Child
 
 N_THREADS = default_threads()  # what a user's client gets; the server child uses the same
 
@@ -54,31 +53,19 @@ def llama_server(tmp_path_factory):
     # the listening socket is bound here, once, and inherited: no port is picked and released
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [sys.executable, "-c", SERVE, str(listener.fileno()), str(default_chat_model_path()), str(N_THREADS)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                                pass_fds=(listener.fileno(),))
+    server = Child(cmd, log=log, name="llama_cpp.server", env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                   pass_fds=(listener.fileno(),)).start()
     listener.close()  # the server holds its own copy
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after 90 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
+
+    def serves() -> bool:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            return httpx.get(url + "/v1/models", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with server:
+        server.wait_until(serves, 90, "serve /v1/models", every=0.3)
+        yield url

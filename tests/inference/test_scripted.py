@@ -52,3 +52,34 @@ def test_bad_scripts_are_config_errors(kwargs):
 def test_requests_are_validated_like_any_backend():
     with pytest.raises(InvalidRequestError):
         ScriptedClient().chat([{"role": "robot", "content": "x"}])
+
+
+def test_every_client_has_one_streaming_loop_and_inherits_the_blocking_forms():
+    from studio_nb.services.inference import (InferenceClient, LlamaCppClient, ManagedModelClient,
+                                              OpenAICompatibleClient)
+
+    for cls in (LlamaCppClient, ManagedModelClient, OpenAICompatibleClient, ScriptedClient):
+        assert "astream_chat" in vars(cls) and not {"stream_chat", "chat"} & set(vars(cls)), cls.__name__
+    assert "astream_chat" in InferenceClient.__abstractmethods__
+    assert "stream_chat" not in InferenceClient.__abstractmethods__
+
+
+class _Tracked(ScriptedClient):
+    """Records when its stream's clean-up ran."""
+
+    closed = False
+
+    async def astream_chat(self, messages, **options):
+        try:
+            async for delta in super().astream_chat(messages, **options):
+                yield delta
+        finally:
+            self.closed = True
+
+
+def test_leaving_the_blocking_stream_early_returns_after_the_stream_stopped():
+    client = _Tracked(["one two three four"])
+    stream = client.stream_chat(MSGS)
+    assert next(stream).text == "one "
+    stream.close()
+    assert client.closed  # the async stream was closed before close() returned, not later

@@ -29,14 +29,14 @@ CASES = [
 @pytest.mark.parametrize("lang, intent, text", CASES)
 def test_keyword_and_hybrid_get_every_case(classifiers, mode, lang, intent, text):
     r = classifiers[mode].classify(text)
-    assert r.intent is intent, r.trace
+    assert r.intent is intent, r.stages
     assert r.mode == mode and 0.0 <= r.confidence <= 1.0
 
 
 @pytest.mark.parametrize("lang, intent, text", [c for c in CASES if c[0] == "en"])
 def test_embedding_mode_gets_every_english_case(classifiers, lang, intent, text):
     r = classifiers["embedding"].classify(text)
-    assert r.intent is intent, r.trace
+    assert r.intent is intent, r.stages
     assert r.matched_keywords == ()  # embedding mode does not look at keywords
 
 
@@ -56,8 +56,8 @@ def test_arithmetic_is_a_system_operation_in_every_mode(classifiers, mode):
 
 def test_hybrid_trace_records_every_stage(classifiers):
     r = classifiers["hybrid"].classify("compute 17*23")
-    assert [t["stage"] for t in r.trace] == ["keyword", "embedding", "fusion", "domains"]
-    kw, emb, fusion, dom = r.trace
+    assert [t["stage"] for t in r.stages] == ["keyword", "embedding", "fusion", "domains"]
+    kw, emb, fusion, dom = r.stages
     assert "17*23->SYSTEM_OPERATION:3" in kw["matched"] and "17*23" in r.matched_keywords
     for stage in (kw, emb, fusion):
         assert set(stage["scores"]) == {i.value for i in Intent}
@@ -94,7 +94,7 @@ def test_add_domain_routes_new_domains(embedder):
 def test_empty_and_bad_input():
     clf = IntentClassifier("keyword")
     r = clf.classify("   ")
-    assert r.intent is G and r.confidence == 0.0 and r.trace[0]["note"] == "empty message"
+    assert r.intent is G and r.confidence == 0.0 and r.stages[0]["note"] == "empty message"
     with pytest.raises(StudioError) as exc:
         clf.classify(None)
     assert exc.value.code == "bad_input"

@@ -65,7 +65,7 @@ def test_hybrid_falls_back_to_keywords_when_the_embedder_fails_to_load():
                          ("what is a DataStream?", Intent.KNOWLEDGE_QUERY)]:
         r = clf.classify(text)
         assert r.intent is intent
-        assert [t["stage"] for t in r.trace] == ["keyword", "fusion", "domains"]
+        assert [t["stage"] for t in r.stages] == ["keyword", "fusion", "domains"]
         assert "embedding unavailable" in r.stage("fusion")["fallback"]
         assert r.stage("fusion")["weights"] == {"keyword": 1.0, "embedding": 0.0}
 
@@ -117,4 +117,4 @@ def test_llm_mode_falls_back_to_keywords_when_the_backend_ignores_the_grammar():
     clf = IntentClassifier("llm", llm=ScriptedLLM("I think this is about cooking"))
     r = clf.classify("compute 17*23")
     assert r.intent is Intent.SYSTEM_OPERATION
-    assert [t["stage"] for t in r.trace] == ["llm", "fallback", "keyword", "domains"]
+    assert [t["stage"] for t in r.stages] == ["llm", "fallback", "keyword", "domains"]

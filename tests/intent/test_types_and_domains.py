@@ -16,7 +16,7 @@ def test_intent_parse_accepts_names_in_any_case_and_rejects_others():
 def test_result_to_dict_is_json_shaped():
     r = IntentResult(Intent.GENERAL_CHAT, 0.9, (), ("hi",), "keyword", ({"stage": "keyword"},))
     d = r.to_dict()
-    assert d["intent"] == "GENERAL_CHAT" and d["trace"] == [{"stage": "keyword"}]
+    assert d["intent"] == "GENERAL_CHAT" and d["stages"] == [{"stage": "keyword"}]
     assert r.stage("keyword") == {"stage": "keyword"} and r.stage("llm") is None
 
 

@@ -16,10 +16,8 @@ import pytest
 
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (jp_serverapp, jp_fetch, jp_ws_fetch, ...)
 
+from tests.conftest import MAX_TOKENS  # "long" tests ask for more explicitly
 from tests.jupyter.identity import TwoUsers  # noqa: F401  (re-exported for the tests)
-
-#: small answers keep the real model fast; "long" tests ask for more explicitly
-MAX_TOKENS = 24
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,12 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.procs import Child
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ class JupyterServerProcess:
         if identity_provider:
             server["identity_provider_class"] = identity_provider
         self.config = {"ServerApp": server, "IdentityProvider": {"token": self.token}, "StudioExtension": studio}
-        self.proc: subprocess.Popen | None = None
+        self.child: Child | None = None
 
     def start(self) -> "JupyterServerProcess":
         """Start the server; returns once it listens (models still warm up in the background)."""
@@ -52,32 +52,24 @@ class JupyterServerProcess:
                    JUPYTER_CONFIG_PATH=str(REPO / "jupyter-config"),
                    JUPYTER_CONFIG_DIR=str(self.workdir / "config"), JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        self.log = open(self.workdir / "server.log", "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.jupyter.serve", f"--config={cfg}"],
-                                     cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        for line in self.proc.stdout:  # blocks until the server listens (or exits)
-            if line.startswith("STUDIO_TEST_PORT "):
-                self.port = int(line.split()[1])
-                break
-        else:
-            self.proc.wait()
-            raise RuntimeError(f"jupyter server exited with {self.proc.returncode} before listening; "
-                               f"see {self.log.name}")
+        self.child = Child([sys.executable, "-m", "tests.jupyter.serve", f"--config={cfg}"],
+                           log=self.workdir / "server.log", name="jupyter server", env=env, cwd=self.workdir,
+                           announce="STUDIO_TEST_PORT ").start()
+        self.port = int(self.child.announced)
         self.url = f"http://127.0.0.1:{self.port}/"
-        threading.Thread(target=self._drain, daemon=True).start()  # a full stdout pipe must never block it
         return self
 
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.log.write(line)
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.child.proc
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.child.proc.pid
 
     def rss_bytes(self) -> int:
         """The server process's resident memory now (VmRSS)."""
-        with open(f"/proc/{self.proc.pid}/status") as f:
+        with open(f"/proc/{self.pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
@@ -85,9 +77,7 @@ class JupyterServerProcess:
 
     def kill9(self) -> None:
         """SIGKILL: no handler, no flush, no goodbye; the process is gone when this returns."""
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+        self.child.kill9()
 
     def get(self, path: str) -> Any:
         req = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
@@ -96,30 +86,18 @@ class JupyterServerProcess:
 
     def wait_ready(self, timeout: float = 900) -> dict[str, Any]:
         """Wait until the server answers and the Studio pipeline has warmed up."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited with {self.proc.returncode}; see {self.log.name}")
+
+        def ready() -> dict[str, Any] | None:
             try:
                 health = self.get("studio/api/health")
-                status = health["runtime"]["status"]
-                if status == "ready":
-                    return health
-                if status == "failed":
-                    raise RuntimeError(f"Studio warm-up failed: {health['runtime']}")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"the Studio server was not ready after {timeout} s; see {self.log.name}")
+            except urllib.error.URLError:
+                return None
+            if health["runtime"]["status"] == "failed":
+                raise RuntimeError(f"Studio warm-up failed: {health['runtime']}")
+            return health if health["runtime"]["status"] == "ready" else None
+
+        return self.child.wait_until(ready, timeout, "the Studio pipeline is ready", every=1)
 
     def stop(self) -> None:
-        if self.log.closed:
-            return
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        if self.child is not None:
+            self.child.stop(30)

@@ -65,6 +65,14 @@ def test_config_is_recorded_and_name_policy_are_reserved_kwargs():
     assert Configured().name == "configured"
 
 
+def test_config_is_the_live_attributes():
+    op = Configured(3)
+    op.factor = 7
+    assert op.config == {"factor": 7, "label": "x"}  # what a cell changed, not the init value
+    op.label = "y"  # an argument the operator did not store itself is an attribute too
+    assert op.config["label"] == "y" and "'factor': 7" in repr(op)
+
+
 def test_repr_shows_sockets_config_and_last_run():
     op = Configured(4)
     op(1)

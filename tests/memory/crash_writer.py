@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 
-from studio_nb.services.memory import MemoryStore, Turn
+from studio_nb.services.memory import MemoryStore, StoredTurn
 
 
 def payload(prefix: str, n: int) -> tuple[str, str, str]:
@@ -26,7 +26,7 @@ def main() -> None:
     n = 0
     while count == 0 or n < count:
         session, question, answer = payload(prefix, n)
-        turn = store.save_turn(Turn.new(session, question, answer, user=prefix, intent="GENERAL_CHAT",
+        turn = store.save_turn(StoredTurn.new(session, question, answer, user=prefix, intent="GENERAL_CHAT",
                                         sources=[{"ref": f"doc{n}.md:L1-L2"}], request_id=f"{prefix}-{n}"))
         print(f"ACK {n} {turn.id}", flush=True)
         n += 1

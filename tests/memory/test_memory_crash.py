@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from studio_nb.services.memory import MemoryStore, Turn
+from studio_nb.services.memory import MemoryStore, StoredTurn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -63,7 +63,7 @@ def test_acknowledged_turns_survive_kill_9(tmp_path):
     assert sorted(int(t.request_id.split("-")[1]) for t in saved) == list(range(len(saved)))
     _check_acked(store, "crash", {int(t.request_id.split("-")[1]): t.id for t in saved})
     # the database stays writable after the crash
-    assert store.save_turn(Turn.new("crash-0", "after", "ok", user="crash")).id > max(acked.values())
+    assert store.save_turn(StoredTurn.new("crash-0", "after", "ok", user="crash")).id > max(acked.values())
 
 
 def test_two_writer_processes_share_one_database(tmp_path):
@@ -93,8 +93,8 @@ def test_concurrent_writer_threads_lose_nothing(tmp_path):
         try:
             start.wait()
             for i in range(per_thread):
-                store.save_turn(Turn.new(f"own-{k}", f"t{k} q{i}", f"a{i}", user="u"))
-                store.save_turn(Turn.new("shared", f"t{k} q{i}", f"a{i}", user="u"))
+                store.save_turn(StoredTurn.new(f"own-{k}", f"t{k} q{i}", f"a{i}", user="u"))
+                store.save_turn(StoredTurn.new("shared", f"t{k} q{i}", f"a{i}", user="u"))
                 store.load("shared", query=f"q{i}")  # readers interleave with writers
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)

@@ -16,7 +16,7 @@ import pytest
 
 from studio_nb.access import check_session
 from studio_nb.errors import UnknownSessionError
-from studio_nb.services.memory import MemoryStore, Turn
+from studio_nb.services.memory import MemoryStore, StoredTurn
 
 #: the schema studio-nb created before sessions were namespaced (copied from that version)
 SCHEMA_BEFORE_NAMESPACES = """
@@ -104,11 +104,11 @@ def test_a_database_keyed_by_session_id_alone_is_migrated_and_keeps_every_turn(t
         assert store.trace("s1", "r1", user="alice")[1] == {"records": []}
         assert [(s.user, s.session_id) for s in store.sessions()] == [("alice", "s1"), ("bob", "b1")]
         # ids keep growing after the old ones; a retried save is still saved once
-        new = store.save_turn(Turn.new("s1", "third", "a3", user="alice", request_id="r3"))
+        new = store.save_turn(StoredTurn.new("s1", "third", "a3", user="alice", request_id="r3"))
         assert new.id > max(r[0] for r in before)
-        assert store.save_turn(Turn.new("s1", "third", "a3", user="alice", request_id="r3")).id == new.id
+        assert store.save_turn(StoredTurn.new("s1", "third", "a3", user="alice", request_id="r3")).id == new.id
         # bob may now have an "s1" of his own; it does not touch hers
-        store.save_turn(Turn.new("s1", "bob's s1", "b", user="bob", request_id="r1"))
+        store.save_turn(StoredTurn.new("s1", "bob's s1", "b", user="bob", request_id="r1"))
         assert [t.question for t in store.history("s1", user="bob")] == ["bob's s1"]
         assert store.clear("s1", user="alice") == 3  # the cascade and the clear follow the new key
         assert [t.question for t in store.history("s1", user="bob")] == ["bob's s1"]
@@ -121,13 +121,13 @@ def test_a_database_keyed_by_session_id_alone_is_migrated_and_keeps_every_turn(t
 def test_two_users_with_the_same_session_id_never_see_each_other(tmp_path):
     store = MemoryStore(tmp_path / "m.sqlite3", window=4, recall_k=2, ttl_s=60)
     try:
-        store.save_turn(Turn.new("s1", "alice's okapi ledger is in vault nine", "noted", user="alice"))
-        store.save_turn(Turn.new("s1", "hello", "hi", user="alice"))
+        store.save_turn(StoredTurn.new("s1", "alice's okapi ledger is in vault nine", "noted", user="alice"))
+        store.save_turn(StoredTurn.new("s1", "hello", "hi", user="alice"))
         # bob's first load of "s1" comes right after alice's is cached: it must not be served hers
         assert [t.question for t in store.load("s1", "okapi ledger", user="alice").recalled] == []
         assert len(store.load("s1", "okapi ledger", user="alice").recent) == 2
         assert store.load("s1", "okapi ledger", user="bob").recent == ()
-        store.save_turn(Turn.new("s1", "bob's question", "bob's answer", user="bob"))
+        store.save_turn(StoredTurn.new("s1", "bob's question", "bob's answer", user="bob"))
         bob = store.load("s1", "okapi ledger vault", user="bob")
         assert [t.question for t in bob.recent] == ["bob's question"] and bob.recalled == ()
         assert [t.user for t in store.load("s1", user="alice").recent] == ["alice", "alice"]
@@ -160,7 +160,7 @@ def test_the_database_and_its_wal_are_owner_only_under_umask_022(tmp_path):
     try:
         folder = tmp_path / "new" / "data"
         store = MemoryStore(folder / "memory.sqlite3")
-        store.save_turn(Turn.new("s", "private question", "a"))
+        store.save_turn(StoredTurn.new("s", "private question", "a"))
         names = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
         store.close()
     finally:

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from studio_nb.errors import ConfigError, UnknownSessionError
-from studio_nb.services.memory import BadTurnError, MemoryContext, MemoryStore, Turn, lexical_terms
+from studio_nb.services.memory import BadTurnError, MemoryContext, MemoryStore, StoredTurn, lexical_terms
 
 
 class Clock:
@@ -22,8 +22,8 @@ class Clock:
         return self.now
 
 
-def _fill(store: MemoryStore, session: str, pairs: list[tuple[str, str]], user: str = "local") -> list[Turn]:
-    return [store.save_turn(Turn.new(session, q, a, user=user)) for q, a in pairs]
+def _fill(store: MemoryStore, session: str, pairs: list[tuple[str, str]], user: str = "local") -> list[StoredTurn]:
+    return [store.save_turn(StoredTurn.new(session, q, a, user=user)) for q, a in pairs]
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_unknown_session_errors_and_clear(store):
 
 
 def test_export_markdown_and_json(store):
-    store.save_turn(Turn.new("e", "什么是 SAGE?", "一个数据流框架。", user="alice", intent="KNOWLEDGE_QUERY",
+    store.save_turn(StoredTurn.new("e", "什么是 SAGE?", "一个数据流框架。", user="alice", intent="KNOWLEDGE_QUERY",
                              sources=[{"ref": "docs/intro.md:L1-L9 § 简介"}]))
     md = store.export("e", user="alice")
     assert "# 什么是 SAGE?" in md and "**A:** 一个数据流框架。" in md and "docs/intro.md:L1-L9 § 简介" in md
@@ -155,7 +155,7 @@ def test_export_markdown_and_json(store):
 
 
 def test_same_request_id_is_saved_once(store):
-    t = Turn.new("r", "q", "a", request_id="req-1")
+    t = StoredTurn.new("r", "q", "a", request_id="req-1")
     first, second = store.save_turn(t), store.save_turn(t)
     assert first.id == second.id and len(store.history("r")) == 1
 
@@ -168,9 +168,9 @@ def test_same_request_id_is_saved_once(store):
     (dict(sources=({"x": object()},)), "sources"),
 ])
 def test_bad_turns_are_refused_and_nothing_is_written(store, bad, field):
-    base = Turn.new("s", "q", "a")
+    base = StoredTurn.new("s", "q", "a")
     with pytest.raises(BadTurnError, match=field) as err:
-        store.save_turn(Turn(**{**base.__dict__, **bad}))
+        store.save_turn(StoredTurn(**{**base.__dict__, **bad}))
     assert err.value.code == "bad_turn"
     assert store.sessions() == []
 
@@ -182,7 +182,7 @@ def test_one_session_rule_foreign_and_missing_sessions_look_alike(tmp_path):
     from studio_nb.access import check_session
 
     store = MemoryStore(tmp_path / "m.sqlite3")
-    store.save_turn(Turn.new("alice-s", "q", "a", user="alice"))
+    store.save_turn(StoredTurn.new("alice-s", "q", "a", user="alice"))
     for op in (lambda sid: store.history(sid, user="bob"), lambda sid: store.clear(sid, user="bob"),
                lambda sid: store.export(sid, user="bob"),
                lambda sid: check_session(store, sid, "bob", must_exist=True)):
@@ -193,7 +193,7 @@ def test_one_session_rule_foreign_and_missing_sessions_look_alike(tmp_path):
             answers.append((err.value.code, str(err.value).replace(sid, "<id>")))
         assert answers[0] == answers[1] and answers[0][0] == "unknown_session"
     assert check_session(store, "alice-s", "bob", must_exist=False) == "bob"  # his own, new
-    store.save_turn(Turn.new("alice-s", "q2", "a2", user="bob"))  # bob's "alice-s", not hers
+    store.save_turn(StoredTurn.new("alice-s", "q2", "a2", user="bob"))  # bob's "alice-s", not hers
     assert [t.question for t in store.history("alice-s", user="bob")] == ["q2"]
     assert [t.question for t in store.history("alice-s", user="alice")] == ["q"]
     assert check_session(store, "alice-s", "alice", must_exist=True) == "alice"

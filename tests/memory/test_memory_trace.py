@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from studio_nb.errors import UnknownSessionError
-from studio_nb.services.memory import MemoryStore, Turn
+from studio_nb.services.memory import MemoryStore, StoredTurn
 
 OLD_SCHEMA = """
 CREATE TABLE sessions (session_id TEXT PRIMARY KEY, user TEXT NOT NULL, title TEXT NOT NULL,
@@ -45,8 +45,8 @@ def test_an_old_database_gains_the_trace_column_and_keeps_its_turns(tmp_path):
 def test_traces_follow_their_turn_and_the_ownership_rule(tmp_path):
     store = MemoryStore(tmp_path / "m.sqlite3")
     try:
-        first = store.save_turn(Turn.new("s", "q1", "a1", user="alice", request_id="r1"))
-        store.save_turn(Turn.new("s", "q2", "a2", user="alice", request_id="r2"))
+        first = store.save_turn(StoredTurn.new("s", "q1", "a1", user="alice", request_id="r1"))
+        store.save_turn(StoredTurn.new("s", "q2", "a2", user="alice", request_id="r2"))
         assert store.save_trace("s", "r1", {"records": [1]}, user="alice")
         assert store.save_trace("s", "r2", '{"records": [2]}', user="alice")
         assert not store.save_trace("s", "missing", {"records": []}, user="alice")

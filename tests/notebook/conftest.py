@@ -1,7 +1,8 @@
 """Fixtures for the notebook front end: one real Studio pipeline, a real IPython shell.
 
-The pipeline is real (llama.cpp with the bundled SmolLM2, MiniLM embeddings, SQLite
-memory, hnswlib) and small: 24 new tokens per answer, a fresh data dir per test run.
+The pipeline is the run's one real pipeline (tests/conftest.py ``studio``: llama.cpp with
+the bundled SmolLM2, MiniLM embeddings, SQLite memory, hnswlib), MAX_TOKENS new tokens
+per answer, a fresh data dir per test run.
 The shell is IPython's own InteractiveShell with the extension loaded, and its display
 publisher records every display and in-place update so tests can see streaming.
 """
@@ -13,18 +14,11 @@ from typing import Any
 
 import pytest
 
-MAX_TOKENS = 24
-
 
 @pytest.fixture(scope="session")
-def studio_pipe(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from studio_nb.studio import create_studio_pipeline
-
-    data = tmp_path_factory.mktemp("studio-data")
-    pipe = create_studio_pipeline(data_dir=str(data), max_tokens=MAX_TOKENS, workspace=str(data))
-    pipe.warm_up()
-    yield pipe
-    pipe.close()
+def studio_pipe(studio: Any) -> Any:
+    """The run's one real Studio pipeline (tests/conftest.py ``studio``)."""
+    return studio
 
 
 @dataclass

@@ -11,15 +11,14 @@ import contextlib
 import os
 import secrets
 import shutil
-import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.procs import Child
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -72,43 +71,17 @@ def jupyter_lab(tmp: Path, notebooks: list[Path], startup_s: float = 120.0) -> I
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
-    fh = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=fh, text=True, env=env, cwd=root)
-    for line in proc.stdout:  # blocks until the server listens (or exits)
-        if line.startswith("STUDIO_TEST_PORT "):
-            port = int(line.split()[1])
-            break
-    else:
-        proc.wait()
-        fh.close()
-        raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-    threading.Thread(target=lambda: [fh.write(line) for line in proc.stdout], daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"jupyter lab did not answer in {startup_s:.0f} s:\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.5)
+    log.unlink(missing_ok=True)
+    lab = Child(cmd, log=log, name="jupyter lab", env=env, cwd=root, announce="STUDIO_TEST_PORT ")
+    with lab.start():
+        url = f"http://127.0.0.1:{lab.announced}"
+
+        def answers() -> bool:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as resp:
+                return resp.status == 200
+
+        lab.wait_until(answers, startup_s, "answer /api/status")
         yield Lab(url, token, root, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        fh.close()
 
 
 @contextlib.contextmanager

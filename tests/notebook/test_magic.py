@@ -182,10 +182,10 @@ def test_usage_errors(run: Any, shell: Any, published: list) -> None:
 
 def test_reset_and_history_only_see_the_magics_user(run: Any, shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue #11 F6: `%sage_chat reset` no longer clears any user's session."""
-    from studio_nb.services.memory import Turn
+    from studio_nb.services.memory import StoredTurn
 
     pipe = _pipe(shell)
-    pipe.memory.save_turn(Turn.new("someone-elses", "their question", "their answer", user="mallory"))
+    pipe.memory.save_turn(StoredTurn.new("someone-elses", "their question", "their answer", user="mallory"))
     capsys.readouterr()
     assert run("%sage_chat -s someone-elses reset").success
     assert "cleared 0 turn(s) of session 'someone-elses'" in capsys.readouterr().out

@@ -45,8 +45,8 @@ def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> Non
     assert len(set(partial)) >= 3, "the answer should be redrawn as tokens arrive"
     assert panel.answer_updates >= 3
     for op in ("intent_router", "knowledge_rag", "llm_inference"):
-        assert f"<code>{op}</code>" in panel.trace.value
-    assert "ms</td>" in panel.trace.value
+        assert f"<code>{op}</code>" in panel.steps.value
+    assert "ms</td>" in panel.steps.value
     if resp.sources:
         assert escape(resp.sources[0].ref) in panel.sources.value
     assert panel.status_state == "done" and resp.intent in panel.status.value

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from studio_nb import create_studio_pipeline
 from studio_nb.notebook import ChatPanel
 from studio_nb.present import _CODE_STYLE, text_html
 from tests.jupyter.server_proc import REPO
@@ -30,12 +29,9 @@ REPLY = f"Create the pipeline, then ask:\n\n```python\n{CODE}\n```"
 
 
 @pytest.fixture
-def scripted_pipe(tmp_path: Any) -> Any:
+def scripted_pipe(scripted_studio: Any) -> Any:
     """The Studio pipeline with a model that always writes REPLY (generative mode: no evidence check)."""
-    pipe = create_studio_pipeline(data_dir=str(tmp_path / "data"), answer_mode="generative",
-                                  llm={"backend": "scripted", "replies": [REPLY]})
-    yield pipe
-    pipe.close()
+    return scripted_studio(REPLY, answer_mode="generative")
 
 
 def test_a_code_block_in_the_synthesis_is_rendered_as_code(scripted_pipe: Any) -> None:

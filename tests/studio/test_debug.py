@@ -21,6 +21,7 @@ from studio_nb import diff
 from studio_nb.errors import ConfigError, TurnStateError, WiringError
 from studio_nb.messages import LLMRequest, Regenerate, StreamChunk
 from studio_nb.operators import GroundingGuardOp, PromptBuilderOp
+from tests.conftest import MAX_TOKENS
 
 pytestmark = pytest.mark.slow
 QUESTION = "what is a ParallelGroup?"
@@ -86,7 +87,7 @@ def test_a_turn_keeps_its_trace_with_inputs_outputs_and_the_raw_text(studio, ask
 def test_the_trace_is_saved_with_the_turn_and_readable_after_a_restart(studio, asked, studio_dir):
     from studio_nb.studio import create_studio_pipeline
 
-    fresh = create_studio_pipeline(data_dir=str(studio_dir / "data"), max_tokens=32, workspace=str(studio_dir))
+    fresh = create_studio_pipeline(data_dir=str(studio_dir / "data"), max_tokens=MAX_TOKENS, workspace=str(studio_dir))
     try:  # a new pipeline object: nothing in its memory, only the database
         past = fresh.past_turn(session_id=asked.session_id)
         assert past is not None and past.request_id == asked.request_id and past.done
@@ -214,7 +215,7 @@ def test_a_paused_turn_holds_no_model_slot(studio):
 RESUME = """
 import json, sys
 from studio_nb.studio import create_studio_pipeline
-pipe = create_studio_pipeline(data_dir=sys.argv[1], max_tokens=32, workspace=sys.argv[2])
+pipe = create_studio_pipeline(data_dir=sys.argv[1], max_tokens=int(sys.argv[4]), workspace=sys.argv[2])
 turn = pipe.resume(sys.argv[3])
 text = turn.text()
 print(json.dumps({"text": text, "request_id": turn.request_id, "turn_id": turn.response.turn_id,
@@ -236,8 +237,8 @@ def test_snapshot_of_a_paused_turn_resumes_in_another_process(studio, studio_dir
             turn.resume()
     finally:
         studio.clear_breakpoints()
-    out = subprocess.run([sys.executable, "-c", RESUME, str(studio_dir / "data"), str(studio_dir), str(path)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-c", RESUME, str(studio_dir / "data"), str(studio_dir), str(path),
+                          str(MAX_TOKENS)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["text"] and result["request_id"] == turn.request_id and result["turn_id"] is not None

@@ -20,7 +20,7 @@ from studio_nb.turn import Turn
 
 def _context() -> ContextEnrichedMessage:
     user = UserMessage("what is a ParallelGroup?", session_id="s", request_id="r1", created_at=1.0)
-    routed = RoutedMessage(user, "KNOWLEDGE_QUERY", ("studio_nb_docs",), 0.9, trace=({"stage": "x", "n": [1, 2]},))
+    routed = RoutedMessage(user, "KNOWLEDGE_QUERY", ("studio_nb_docs",), 0.9, routing=({"stage": "x", "n": [1, 2]},))
     docs = (Source("d", "kernel.md", "Group", 1, 4, 0.5, "A ParallelGroup runs branches."),)
     ev = Evidence((EvidencePiece(1, "A ParallelGroup runs branches.", "d", "kernel.md", 1, 1),), "", "r1", "s")
     return ContextEnrichedMessage(routed, documents=docs, evidence=ev, degraded=(("tool_executor", "x"),))
@@ -31,17 +31,15 @@ def test_messages_have_a_faithful_json_form():
     req = LLMRequest(ctx, ({"role": "user", "content": "hi"},), render_options={"mode": "grounded"})
     back = from_json(json.loads(json.dumps(to_json(req))))
     assert back == req and isinstance(back.context.documents, tuple)
-    assert back.context.routed.trace == ({"stage": "x", "n": [1, 2]},)
+    assert back.context.routed.routing == ({"stage": "x", "n": [1, 2]},)
     moved = rebind(req, "r2")
     assert moved.context.routed.original.request_id == "r2" and moved.context.evidence.request_id == "r2"
     assert moved.context.documents is req.context.documents  # untouched parts are shared, not copied
 
 
 def _turn(rid: str) -> Turn:
-    turn = Turn("q", session_id="s", request_id=rid)
-    turn._trace = TurnTrace([TraceRecord("evidence", _context(), Evidence(), "completed")])
-    turn._finish()
-    return turn
+    trace = TurnTrace([TraceRecord("evidence", _context(), Evidence(), "completed")])
+    return Turn.restored("q", session_id="s", request_id=rid, user="local", trace=trace)
 
 
 def test_the_turn_log_keeps_recent_traces_live_and_forgets_old_turns():
@@ -70,7 +68,7 @@ def test_breakpoints_snapshots_and_variants_are_checked():
     pipe.breakpoint("token_budget", session_id="b")
     pipe.breakpoint("grounding")
     assert pipe.breakpoints == {"token_budget": ["a", "b"], "grounding": None}
-    assert pipe._breakpoints_for("a") == {"token_budget", "grounding"} and pipe._breakpoints_for("c") == {"grounding"}
+    assert pipe.debug.breakpoints_for("a") == {"token_budget", "grounding"} and pipe.debug.breakpoints_for("c") == {"grounding"}
     pipe.breakpoint("token_budget", enabled=False, session_id="a")
     assert pipe.breakpoints["token_budget"] == ["b"]
     pipe.clear_breakpoints()
@@ -95,7 +93,7 @@ def test_breakpoints_snapshots_and_variants_are_checked():
 
 
 def test_a_response_reads_back_from_a_compacted_trace():
-    resp = Response("text", "GENERAL_CHAT", "s", "r1", evidence=Evidence(), timings={"a": 1.5})
+    resp = Response("GENERAL_CHAT", "s", "r1", evidence=Evidence(), synthesis="text", timings={"a": 1.5})
     trace = TurnTrace([TraceRecord("stream_output", resp, resp, "completed")])
     trace.compact()
     assert trace.response == resp and trace.compacted

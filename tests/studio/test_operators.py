@@ -26,7 +26,7 @@ from studio_nb.messages import (
     ToolResult,
     UserMessage,
 )
-from studio_nb.operators import ContextJoin, GroundingGuardOp, PromptBuilderOp, StreamOutputSink, TokenBudgetGuardOp
+from studio_nb.operators import ContextJoinOp, GroundingGuardOp, PromptBuilderOp, StreamOutputOp, TokenBudgetGuardOp
 from studio_nb.services.evidence.loops import find_loop, junk_reason
 
 
@@ -63,12 +63,12 @@ def test_find_loop_points_at_the_second_repetition():
 
 def test_context_join_picks_results_by_type_and_records_failures():
     r = routed()
-    from studio_nb.services.memory import Turn
+    from studio_nb.services.memory import StoredTurn
 
-    mem = MemoryContext(recent=(Turn.new("t", "q", "a", intent="X"),))
+    mem = MemoryContext(recent=(StoredTurn.new("t", "q", "a", intent="X"),))
     docs = (doc(1, 0.5),)
     tools = (ToolResult("calculator", {"expression": "1+1"}, 2),)
-    out = ContextJoin()(
+    out = ContextJoinOp()(
         Branches(r, results={"m": mem, "k": docs, "t": tools}, errors={"x": "boom"}, skipped={"y": "why"})
     )
     assert out.memory is mem and out.documents == docs and out.tool_results == tools
@@ -135,7 +135,7 @@ def _loop_pipeline(answers: list[str], attempts: int = 2, mode: str = "generativ
     from studio_nb.services.evidence.grounding import GroundingChecker
 
     p = Pipeline("guarded")
-    pb, llm, out = PromptBuilderOp(mode=mode), ScriptedLLM(answers), StreamOutputSink()
+    pb, llm, out = PromptBuilderOp(mode=mode), ScriptedLLM(answers), StreamOutputOp()
     gr = GroundingGuardOp(mode=mode, max_attempts=attempts, retry_unsupported=retry_unsupported)
     p.add_source(pb)
     p.connect(pb, llm)
@@ -275,3 +275,13 @@ def test_grounding_asks_again_when_nothing_is_supported_and_lets_the_evidence_st
     # by default a fluent but unsupported answer is not regenerated (it rarely pays off)
     once = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup joins them [1]."], retry_unsupported=False)
     assert once.attempts == 1 and once.synthesis == "" and [d.text for d in once.dropped] == ["Bananas are yellow fruit."]
+
+
+def test_operator_class_names_end_in_op_and_the_old_names_still_load():
+    import studio_nb.operators as ops
+    from studio_nb.kernel import registry
+
+    assert all(name.endswith("Op") for name in ops.__all__), ops.__all__
+    for old, new in (("UserInputSource", ops.UserInputOp), ("ContextJoin", ops.ContextJoinOp),
+                     ("StreamOutputSink", ops.StreamOutputOp)):
+        assert registry.get(old) is new and registry.registered_name(new) == new.__name__

@@ -2,7 +2,8 @@
 
 Operators talk to one interface whether the model runs in this process (llama.cpp) or
 behind an OpenAI-compatible server, so swapping backends is a configuration change. A
-backend implements the two streaming methods; ``chat`` is built on ``stream_chat`` here.
+backend implements one streaming loop, the async generator ``astream_chat``; the blocking
+``stream_chat`` and the whole-answer ``chat`` are built on it here, once.
 """
 
 from __future__ import annotations
@@ -12,18 +13,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Iterator
 
 from studio_nb.errors import StudioError
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one request, as the backend's tokenizer sees them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+from studio_nb.records import Usage
 
 
 @dataclass(frozen=True)
@@ -138,20 +128,16 @@ class InferenceClient(ABC):
         stop: list[str] | str | None = None,
         grammar: str | None = None,
     ) -> AsyncIterator[TokenDelta]:
-        """Stream the answer. Closing the iterator or cancelling its task stops generation."""
+        """Stream the answer: the client's one streaming loop. Closing the iterator or
+        cancelling its task stops generation."""
 
-    @abstractmethod
-    def stream_chat(
-        self,
-        messages: Messages,
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        seed: int | None = None,
-        stop: list[str] | str | None = None,
-        grammar: str | None = None,
-    ) -> Iterator[TokenDelta]:
-        """Blocking variant of ``astream_chat``; closing the iterator stops generation."""
+    def stream_chat(self, messages: Messages, **options) -> Iterator[TokenDelta]:
+        """Blocking form of ``astream_chat`` (same options), built once here for every client:
+        the stream runs on studio-nb's background loop (``kernel.sync``, the one bridge from
+        sync to async). Closing the iterator stops generation and returns once it stopped."""
+        from studio_nb.kernel.sync import iterate_sync
+
+        return iterate_sync(lambda: self.astream_chat(messages, **options))
 
     def chat(self, messages: Messages, **options) -> Completion:
         """The whole answer at once (takes the same keyword options as ``stream_chat``)."""

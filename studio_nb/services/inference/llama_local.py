@@ -5,8 +5,10 @@ llama.cpp is blocking and its context is not thread-safe, so:
 - one model is loaded per client (lazily, in ``warm_up``) and every generation runs on
   the client's one worker thread (a single-worker executor): a second request waits in
   its queue, and one stopped while it waits is skipped when its turn comes;
-- ``astream_chat`` hands deltas from that thread to the event loop, ``stream_chat`` to a
-  synchronous caller, both through a queue (no polling);
+- ``astream_chat``, the client's one streaming loop, hands deltas from that thread to the
+  event loop through a queue (no polling); the blocking ``stream_chat`` and ``chat`` are the
+  base class's, built on it; ``submit`` hands them to a callback on the worker thread itself
+  (the model process writes them to its socket from there);
 - a per-request stop flag is checked between tokens (inside ``generate``, see
   ``_traced_llama_class``), so closing the stream or cancelling its task stops the model
   within one token and frees the worker for the next request.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ from studio_nb.services.inference.base import (
 )
 from studio_nb.services.models import CHAT_MODEL_FILE, check_readable, default_chat_model_path
 
-_MODEL_FIX = "pass model_path= an existing, complete .gguf file (or leave it unset for the bundled SmolLM2)"
+#: what to do about a chat model that cannot be read or loaded
+MODEL_FIX = "pass model_path= an existing, complete .gguf file (or leave it unset for the bundled SmolLM2)"
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,40 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+@dataclass(frozen=True)
+class LlamaSettings:
+    """How a GGUF is loaded, checked once: for this in-process client and for the model
+    process that ``ManagedModelClient`` starts with the same settings."""
+
+    model_path: str | None
+    n_ctx: int
+    n_threads: int
+    seed: int
+    n_batch: int
+    chat_format: str | None
+
+    @classmethod
+    def checked(cls, model_path: str | os.PathLike | None = None, n_ctx: int = 2048, n_threads: int | None = None,
+                seed: int = 0, n_batch: int = 256, chat_format: str | None = None) -> "LlamaSettings":
+        """The settings with defaults filled in; a bad value is a ConfigError that names it."""
+        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_threads", n_threads or 1)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        return cls(str(model_path) if model_path else None, n_ctx, n_threads or default_threads(), seed, n_batch,
+                   chat_format)
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path or CHAT_MODEL_FILE).stem
+
+    def model_file(self) -> Path:
+        """The GGUF to load: ``model_path`` if readable (else ModelNotFoundError with the fix),
+        or the bundled model."""
+        if self.model_path:
+            return check_readable(Path(self.model_path), "chat model (GGUF)", MODEL_FIX)
+        return default_chat_model_path()
+
+
 class LlamaCppClient(InferenceClient):
     """A local GGUF chat model; one loaded model shared safely by concurrent requests."""
 
@@ -175,15 +211,9 @@ class LlamaCppClient(InferenceClient):
         n_batch: int = 256,
         chat_format: str | None = None,
     ) -> None:
-        for name, value in (("n_ctx", n_ctx), ("n_batch", n_batch), ("n_threads", n_threads or 1)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        self.model_path = str(model_path) if model_path else None
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
-        self.seed = seed
-        self.n_batch = n_batch
-        self.chat_format = chat_format
+        self.settings = settings = LlamaSettings.checked(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
+        self.model_path, self.n_ctx, self.n_threads = settings.model_path, settings.n_ctx, settings.n_threads
+        self.seed, self.n_batch, self.chat_format = settings.seed, settings.n_batch, settings.chat_format
         self.load_time_s: float | None = None
         self.last_generation: GenerationStats | None = None
         self._llama = None
@@ -220,10 +250,7 @@ class LlamaCppClient(InferenceClient):
         with self._load_lock:
             if self._llama is not None:
                 return
-            if self.model_path:
-                path = check_readable(Path(self.model_path), "chat model (GGUF)", _MODEL_FIX)
-            else:
-                path = default_chat_model_path()
+            path = self.settings.model_file()
             start = perf_counter()
             try:
                 llama = _traced_llama_class()(
@@ -237,7 +264,7 @@ class LlamaCppClient(InferenceClient):
                     verbose=False,
                 )
             except ValueError as exc:  # llama-cpp-python: "Failed to load model from file"
-                raise ModelNotFoundError(f"chat model at {path} could not be loaded ({exc}); fix: {_MODEL_FIX}") from exc
+                raise ModelNotFoundError(f"chat model at {path} could not be loaded ({exc}); fix: {MODEL_FIX}") from exc
             self._formatter = self._chat_formatter(llama, path)
             self.load_time_s = perf_counter() - start
             self._llama = llama
@@ -297,27 +324,11 @@ class LlamaCppClient(InferenceClient):
 
     # -- generation ------------------------------------------------------------------
 
-    def stream_chat(self, messages: Messages, **options) -> Iterator[TokenDelta]:
-        trace = _Trace()
-        items: queue.Queue = queue.Queue()
-        self._submit(lambda: self._produce(messages, options, trace, items.put))
-        finished = False
-        try:
-            while (item := items.get()) is not _DONE:
-                if isinstance(item, _Failure):
-                    finished = True
-                    raise item.exc
-                yield item
-            finished = True
-        finally:
-            trace.request_stop()
-            if not finished and trace.started.is_set():  # closed mid-stream: wait the one token out
-                while items.get() is not _DONE:
-                    pass
-
     async def astream_chat(self, messages: Messages, **options) -> AsyncIterator[TokenDelta]:
-        """Options as in ``InferenceClient.astream_chat``; needs an asyncio event loop
-        (anyio on its asyncio backend is fine): deltas arrive via ``call_soon_threadsafe``."""
+        """The client's one streaming loop; options as in ``InferenceClient.astream_chat``.
+        Needs an asyncio event loop (anyio on its asyncio backend is fine): deltas arrive
+        from the worker thread via ``call_soon_threadsafe``. Closed mid-stream, it returns
+        once the worker stopped (within a token), so the model is free again."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue = asyncio.Queue()
         trace = _Trace()
@@ -329,13 +340,19 @@ class LlamaCppClient(InferenceClient):
                 trace.request_stop()
 
         self._submit(lambda: self._produce(messages, options, trace, hand_over))
+        finished = False
         try:
             while (item := await items.get()) is not _DONE:
                 if isinstance(item, _Failure):
+                    finished = True
                     raise item.exc
                 yield item
+            finished = True
         finally:
             trace.request_stop()
+            if not finished and trace.started.is_set():  # closed mid-stream: wait the one token out
+                while await items.get() is not _DONE:
+                    pass
 
     def submit(self, messages: Messages, hand_over, **options):
         """Queue one request for the worker thread and return its stop function at once.
@@ -343,7 +360,7 @@ class LlamaCppClient(InferenceClient):
         ``hand_over`` is called *on the worker thread* with each TokenDelta, then with the
         exception if the request failed, then with None when it is over (also after a stop).
         For a consumer that forwards deltas without another thread hop: the model process
-        writes each one to its socket from here (model_server.py). Options as ``stream_chat``.
+        writes each one to its socket from here (model_server.py). Options as ``astream_chat``.
         """
         trace = _Trace()
 

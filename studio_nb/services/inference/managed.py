@@ -3,10 +3,12 @@
 It takes the settings of ``LlamaCppClient`` and gives the same answers, token for token:
 the model process (``model_server.py``) runs a ``LlamaCppClient`` with those settings. This
 client finds or starts the user's process for the data dir (``model_process.py``) and
-talks to it over the process's private Unix socket: as the OpenAI-compatible client does
-(httpx) for token counts and blocking streams, and through ``uds_http.Connection`` for the
-async streams the pipeline reads, where httpx's cost per token would be taken from the
-model (``uds_http.py`` says how much).
+talks to it over the process's private Unix socket: with httpx for token counts, and
+through ``uds_http.Connection`` for its one streaming loop (``astream_chat``; the blocking
+forms are the base class's), where httpx's cost per token would be taken from the model
+(``uds_http.py`` says how much). The process speaks the OpenAI protocol, so this client
+uses the OpenAI-compatible client's pieces — ``chat_request_body``, ``check_status`` and
+``SSEParser`` — rather than inheriting its class.
 
 What a native crash costs: the stream that was running breaks, and the client raises
 ``ModelCrashedError`` (code ``model_crashed``) naming the pid and how it ended (the signal,
@@ -28,17 +30,18 @@ import contextlib
 import json
 import threading
 import weakref
-from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
+from studio_nb.errors import ConfigError
 from studio_nb.services.inference.base import (
     BackendTimeoutError,
     BackendUnavailableError,
+    InferenceClient,
     Messages,
     TokenDelta,
     validate_request,
 )
-from studio_nb.services.inference.llama_local import _MODEL_FIX, GenerationStats, LlamaCppClient
+from studio_nb.services.inference.llama_local import GenerationStats, LlamaSettings
 from studio_nb.services.inference.model_process import (
     ModelCrashedError,
     ModelProcess,
@@ -47,7 +50,7 @@ from studio_nb.services.inference.model_process import (
     studio_error,
     wait_exit,
 )
-from studio_nb.services.inference.openai_compat import OpenAICompatibleClient, _SSEParser
+from studio_nb.services.inference.openai_compat import SSEParser, chat_request_body, check_status
 from studio_nb.services.inference.uds_http import Connection, ModelUnreachable
 
 _HOST = "http://model.local"  # ignored on a Unix socket; httpx wants a URL
@@ -57,7 +60,7 @@ class _Stale(Exception):
     """The request never reached a live process (refused, or answered 401 by a newer one)."""
 
 
-class _Parser(_SSEParser):
+class _Parser(SSEParser):
     """Also reads what the model process adds: its error codes and the generation's stats."""
 
     stats: dict | None = None
@@ -71,7 +74,7 @@ class _Parser(_SSEParser):
         return super().feed(line)
 
 
-class ManagedModelClient(OpenAICompatibleClient):
+class ManagedModelClient(InferenceClient):
     """A local GGUF served by the user's model process; see the module docstring.
 
     ``model_path`` ... ``chat_format``: as ``LlamaCppClient``. ``data_dir``: whose process
@@ -95,10 +98,12 @@ class ManagedModelClient(OpenAICompatibleClient):
         start_timeout_s: float = 300.0,
         timeout_s: float | None = None,
     ) -> None:
-        # the in-process client checks the settings and fills in defaults; it loads nothing
-        settings = LlamaCppClient(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
-        super().__init__(_HOST, model=settings.model_name, timeout_s=60 if timeout_s is None else timeout_s,
-                         n_ctx=settings.n_ctx)  # fmt: skip (checks timeout_s)
+        # the same settings, checked the same way, as the in-process client the model process runs
+        self.settings = settings = LlamaSettings.checked(model_path, n_ctx, n_threads, seed, n_batch, chat_format)
+        if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
+            raise ConfigError(f"timeout_s must be a positive number or None, got {timeout_s!r}")
+        self.model = self.model_name = settings.model_name
+        self.n_ctx = settings.n_ctx
         self.timeout_s = timeout_s
         self.model_path, self.n_threads, self.seed = settings.model_path, settings.n_threads, settings.seed
         self.n_batch, self.chat_format = settings.n_batch, settings.chat_format
@@ -109,6 +114,9 @@ class ManagedModelClient(OpenAICompatibleClient):
         self.load_time_s: float | None = None
         self.last_generation: GenerationStats | None = None
         self.process: ModelProcess | None = None
+        self._token: str | None = None  # the process's token, read at each (re)connection
+        self._client = None  # httpx.Client over the Unix socket, for token counts
+        self._ssl = None  # never used on a Unix socket, but httpx wants one: made once
         self._lock = threading.RLock()
         self._connected = 0  # bumped at each (re)connection: two failing requests reconnect once
         self._up = False
@@ -128,12 +136,7 @@ class ManagedModelClient(OpenAICompatibleClient):
     # -- lifecycle -------------------------------------------------------------------
 
     def _spec(self) -> dict:
-        from studio_nb.services.models import check_readable, default_chat_model_path
-
-        if self.model_path:
-            path = check_readable(Path(self.model_path), "chat model (GGUF)", _MODEL_FIX)
-        else:
-            path = default_chat_model_path()
+        path = self.settings.model_file()
         return {"model_path": str(path.resolve()), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
                 "seed": self.seed, "n_batch": self.n_batch, "chat_format": self.chat_format}  # fmt: skip
 
@@ -157,9 +160,9 @@ class ManagedModelClient(OpenAICompatibleClient):
     def _connect(self) -> None:
         """(Under the lock.) Make sure a process serves, read its token, drop old connections."""
         self.pid = self.process.ensure_running()
-        self.api_key = self.process.token()
+        self._token = self.process.token()
         self.load_time_s = (self.process.info() or {}).get("load_s")
-        super().close()
+        self._close_http()
         self._drop_connections()
         self._connected += 1
         self._up = True
@@ -174,7 +177,7 @@ class ManagedModelClient(OpenAICompatibleClient):
     def close(self) -> None:
         """Close the connections; stop the process if no other front end uses it."""
         with self._lock:
-            super().close()
+            self._close_http()
             self._drop_connections()
             self._up = False
             process = self.process
@@ -183,25 +186,25 @@ class ManagedModelClient(OpenAICompatibleClient):
 
     # -- plumbing --------------------------------------------------------------------
 
-    def _transport_options(self) -> dict:
-        import httpx
-
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context(verify=False)  # never used on a Unix socket; made once
-        return {"uds": self.process.socket_path, "verify": self._ssl}
-
-    def _client_options(self) -> dict:
-        import httpx
-
-        return {"headers": self._headers(), "timeout": httpx.Timeout(self.timeout_s, connect=10.0)}
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
     def _sync(self):
+        """The httpx client of the blocking calls (token counts), over the process's socket."""
         if self._client is None:
             import httpx
 
-            self._client = httpx.Client(transport=httpx.HTTPTransport(**self._transport_options()),
-                                        **self._client_options())  # fmt: skip
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context(verify=False)
+            transport = httpx.HTTPTransport(uds=self.process.socket_path, verify=self._ssl)
+            self._client = httpx.Client(transport=transport, headers=self._headers(),
+                                        timeout=httpx.Timeout(self.timeout_s, connect=10.0))
         return self._client
+
+    def _close_http(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     async def _connection(self) -> Connection:
         """A kept connection of this event loop to the current process, or a new one."""
@@ -241,7 +244,7 @@ class ManagedModelClient(OpenAICompatibleClient):
                 err = json.loads(body)["error"]
                 code, message = str(err["code"]), str(err["message"])
             except (ValueError, KeyError, TypeError):
-                self._check_status(status, body, url)  # not the process's own error body
+                check_status(status, body, url)  # not the process's own error body
                 raise
             raise studio_error(code, message)
 
@@ -286,7 +289,7 @@ class ManagedModelClient(OpenAICompatibleClient):
         import httpx
 
         self.warm_up()
-        url = self.root_url + path
+        url = _HOST + path
         for attempt in (0, 1):
             seen = self._connected
             try:
@@ -318,45 +321,17 @@ class ManagedModelClient(OpenAICompatibleClient):
 
     # -- generation ------------------------------------------------------------------
 
-    def stream_chat(
-        self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
-    ) -> Iterator[TokenDelta]:
-        import httpx
-
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
-        self.warm_up()
-        url = self.base_url + "/chat/completions"
-        for attempt in (0, 1):
-            seen, parser = self._connected, _Parser(url)
-            try:
-                with self._sync().stream("POST", url, json=body) as response:
-                    if response.status_code >= 400:
-                        self._check(response.status_code, response.read(), url)
-                    self._generating += 1
-                    try:
-                        for line in response.iter_lines():
-                            delta = parser.feed(line)
-                            if delta is not None:
-                                yield delta
-                    finally:
-                        self._generating -= 1
-                break
-            except (httpx.TransportError, _Stale) as exc:
-                error = self._failure(exc, attempt, url)
-                if error is not None:
-                    raise error from exc
-                self._reconnect(seen)
-        yield self._final(parser, body["messages"])
-
     async def astream_chat(
         self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
     ) -> AsyncIterator[TokenDelta]:
-        """As ``stream_chat``, over ``uds_http.Connection`` (the per-token cost of the front end)."""
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
+        """The client's one streaming loop, over ``uds_http.Connection`` (httpx's cost per
+        token would be taken from the model); a request that never reached a live process is
+        sent once more after reconnecting (``_failure``)."""
+        body = chat_request_body(self.model, messages, max_tokens, temperature, seed, stop, grammar)
         payload = json.dumps(body, ensure_ascii=False).encode()
         if not self._up:
             await asyncio.to_thread(self.warm_up)
-        url = self.base_url + "/chat/completions"
+        url = _HOST + "/v1/chat/completions"
         for attempt in (0, 1):
             seen, parser, conn = self._connected, _Parser(url), None
             try:

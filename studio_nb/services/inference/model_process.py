@@ -194,10 +194,8 @@ def _child_env() -> dict[str, str]:
     was imported from when it is not an installed copy, so the child runs the same code."""
     import site
 
-    import studio_nb
-
     env = dict(os.environ)
-    root = str(Path(studio_nb.__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[3])  # the folder holding studio_nb/
     installed = {str(Path(p).resolve()) for p in [*site.getsitepackages(), site.getusersitepackages()]}
     if root not in installed:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))

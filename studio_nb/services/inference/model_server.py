@@ -282,11 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         names = ("max_tokens", "temperature", "seed", "stop", "grammar")
         options = {k: body[k] for k in names if body.get(k) is not None}
         if not body.get("stream"):
-            stream = llm.stream_chat(body.get("messages"), **options)
-            try:
-                self._whole_answer(stream, llm)
-            finally:
-                stream.close()
+            self._whole_answer(llm.chat(body.get("messages"), **options), llm)
             return
         writer = _StreamWriter(self, llm)
         writer.stop = llm.submit(body.get("messages"), writer.hand_over, **options)
@@ -299,16 +295,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.last_stopped = llm.last_generation
             self.close_connection = True
 
-    def _whole_answer(self, deltas, llm: Any) -> None:
-        text, finish, usage = [], "stop", None
-        for d in deltas:
-            text.append(d.text)
-            finish, usage = d.finish_reason or finish, d.usage or usage
+    def _whole_answer(self, completion: Any, llm: Any) -> None:
+        """``llm.chat``'s Completion as an OpenAI ``chat.completion`` body."""
         self._json(200, {
             "object": "chat.completion", "model": llm.model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
-                         "finish_reason": finish}],
-            "usage": _usage(usage),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
+                         "finish_reason": completion.finish_reason}],
+            "usage": _usage(completion.usage),
         })
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from studio_nb.errors import ConfigError
 from studio_nb.services.inference.base import (
@@ -43,6 +43,43 @@ def approximate_token_count(text: str) -> int:
     ascii_chars = sum(1 for ch in text if ord(ch) < 128)
     other_bytes = len(text.encode("utf-8")) - ascii_chars
     return math.ceil(ascii_chars / 3) + other_bytes
+
+
+def check_status(status: int, body: bytes, url: str) -> None:
+    """Raise BackendHTTPError for an HTTP error status, with the fix that status usually needs."""
+    if status < 400:
+        return
+    hint = {
+        401: "check api_key",
+        403: "check api_key",
+        404: "check base_url (the server root or .../v1) and the model name",
+        422: "the server rejected the request fields; check max_tokens/stop/grammar support",
+    }.get(status, "see the server's log" if status >= 500 else "check the request")
+    detail = body[:300].decode("utf-8", "replace").strip()
+    raise BackendHTTPError(f"{url} answered HTTP {status}: {detail}; fix: {hint}", status=status)
+
+
+def chat_request_body(model: str, messages: Messages, max_tokens: int, temperature: float, seed: int | None,
+                      stop: list[str] | str | None, grammar: str | None) -> dict:
+    """The ``/v1/chat/completions`` body of a streamed request (checked: ``validate_request``)."""
+    body = {
+        "model": model,
+        "messages": validate_request(messages, max_tokens, temperature),
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if seed is not None:
+        body["seed"] = seed
+    if stop:
+        body["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    if grammar is not None:
+        body["grammar"] = grammar  # llama.cpp servers; vLLM calls it guided_grammar
+    user = _request_user()
+    if user:
+        body["user"] = user  # OpenAI's end-user field: the model process shares its copies fairly by it
+    return body
 
 
 class OpenAICompatibleClient(InferenceClient):
@@ -106,38 +143,6 @@ class OpenAICompatibleClient(InferenceClient):
             "fix: start it (e.g. python -m llama_cpp.server --model <file.gguf>) or correct base_url"
         )
 
-    def _check_status(self, status: int, body: bytes, url: str) -> None:
-        if status < 400:
-            return
-        hint = {
-            401: "check api_key",
-            403: "check api_key",
-            404: "check base_url (the server root or .../v1) and the model name",
-            422: "the server rejected the request fields; check max_tokens/stop/grammar support",
-        }.get(status, "see the server's log" if status >= 500 else "check the request")
-        detail = body[:300].decode("utf-8", "replace").strip()
-        raise BackendHTTPError(f"{url} answered HTTP {status}: {detail}; fix: {hint}", status=status)
-
-    def _body(self, messages, max_tokens, temperature, seed, stop, grammar) -> dict:
-        body = {
-            "model": self.model,
-            "messages": validate_request(messages, max_tokens, temperature),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if seed is not None:
-            body["seed"] = seed
-        if stop:
-            body["stop"] = [stop] if isinstance(stop, str) else list(stop)
-        if grammar is not None:
-            body["grammar"] = grammar  # llama.cpp servers; vLLM calls it guided_grammar
-        user = _request_user()
-        if user:
-            body["user"] = user  # OpenAI's end-user field: the model process shares its copies fairly by it
-        return body
-
     # -- lifecycle -------------------------------------------------------------------
 
     def warm_up(self) -> None:
@@ -149,7 +154,7 @@ class OpenAICompatibleClient(InferenceClient):
             response = self._sync().get(url)
         except httpx.HTTPError as exc:
             raise self._translate(exc, url) from exc
-        self._check_status(response.status_code, response.content, url)
+        check_status(response.status_code, response.content, url)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -172,7 +177,7 @@ class OpenAICompatibleClient(InferenceClient):
             if response.status_code in (404, 405):
                 self._can_tokenize = False
             else:
-                self._check_status(response.status_code, response.content, url)
+                check_status(response.status_code, response.content, url)
                 self._can_tokenize = True
                 return int(response.json()["count"])
         return approximate_token_count(text)
@@ -186,38 +191,18 @@ class OpenAICompatibleClient(InferenceClient):
 
     # -- generation ------------------------------------------------------------------
 
-    def stream_chat(
-        self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
-    ) -> Iterator[TokenDelta]:
-        import httpx
-
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
-        url = self.base_url + "/chat/completions"
-        parser = _SSEParser(url)
-        try:
-            with self._sync().stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    self._check_status(response.status_code, response.read(), url)
-                for line in response.iter_lines():
-                    delta = parser.feed(line)
-                    if delta is not None:
-                        yield delta
-        except httpx.HTTPError as exc:
-            raise self._translate(exc, url) from exc
-        yield parser.final(self, body["messages"])
-
     async def astream_chat(
         self, messages: Messages, *, max_tokens=256, temperature=0.0, seed=None, stop=None, grammar=None
     ) -> AsyncIterator[TokenDelta]:
         import httpx
 
-        body = self._body(messages, max_tokens, temperature, seed, stop, grammar)
+        body = chat_request_body(self.model, messages, max_tokens, temperature, seed, stop, grammar)
         url = self.base_url + "/chat/completions"
-        parser = _SSEParser(url)
+        parser = SSEParser(url)
         try:
             async with self._async() as client, client.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
-                    self._check_status(response.status_code, await response.aread(), url)
+                    check_status(response.status_code, await response.aread(), url)
                 async for line in response.aiter_lines():
                     delta = parser.feed(line)
                     if delta is not None:
@@ -228,7 +213,7 @@ class OpenAICompatibleClient(InferenceClient):
         yield await asyncio.to_thread(parser.final, self, body["messages"])
 
 
-class _SSEParser:
+class SSEParser:
     """Turns ``data:`` lines into TokenDeltas and remembers finish_reason and usage."""
 
     def __init__(self, url: str) -> None:

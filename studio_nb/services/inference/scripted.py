@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from typing import AsyncIterator, Iterator, Sequence
+from typing import AsyncIterator, Sequence
 
 from studio_nb.errors import ConfigError
 from studio_nb.services.inference.base import InferenceClient, Messages, TokenDelta, Usage, validate_request
@@ -68,9 +68,9 @@ class ScriptedClient(InferenceClient):
             n = len(self.requests) - 1
             return self.replies[min(n, len(self.replies) - 1)]
 
-    def stream_chat(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0,
-                    seed: int | None = None, stop: list[str] | str | None = None,
-                    grammar: str | None = None) -> Iterator[TokenDelta]:
+    async def astream_chat(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0,
+                           seed: int | None = None, stop: list[str] | str | None = None,
+                           grammar: str | None = None) -> AsyncIterator[TokenDelta]:
         messages = validate_request(messages, max_tokens, temperature)
         pieces = _PIECES.findall(self._reply(messages))
         finish = "length" if sum(1 for p in pieces if p.strip()) > max_tokens else "stop"
@@ -84,11 +84,7 @@ class ScriptedClient(InferenceClient):
         usage = Usage(self.count_chat_tokens(messages), words)
         for i, piece in enumerate(out):
             last = i == len(out) - 1
+            await asyncio.sleep(0)  # a real stream yields to the loop between tokens
             yield TokenDelta(piece, finish if last else None, usage if last else None)
         if not out:
             yield TokenDelta("", finish, usage)
-
-    async def astream_chat(self, messages: Messages, **options) -> AsyncIterator[TokenDelta]:
-        for delta in self.stream_chat(messages, **options):
-            await asyncio.sleep(0)  # a real stream yields to the loop between tokens
-            yield delta

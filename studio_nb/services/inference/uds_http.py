@@ -5,8 +5,8 @@ spends about 0.5 ms of CPU per chunk (h11, anyio and several generator layers) i
 end; on a machine whose cores all run llama.cpp's threads that time is taken from the model.
 This reads exactly what ``model_server.py`` writes (a status line, headers, then a
 ``Content-Length`` body or chunked SSE events) with asyncio's ``StreamReader``, at about a
-third of the cost (measured: 0.51 vs 0.18 ms per token). Token counts and the blocking
-``stream_chat`` still go through httpx, where this cost does not repeat per token.
+third of the cost (measured: 0.51 vs 0.18 ms per token). Token counts still go through
+httpx, where this cost does not repeat per token.
 
 A connection whose response was read to the end is kept for the event loop's next request
 (a new one costs a connect and a server thread: about a millisecond of time to first token).

@@ -158,7 +158,7 @@ class IntentClassifier:
         this call (one session trying another mode shares the same model and domains).
 
         ``hidden`` names domains the asker may not see (other users' private ones): they
-        are neither matched nor routed to, and appear nowhere in the result or its trace.
+        are neither matched nor routed to, and appear nowhere in the result or its stages.
         """
         if not isinstance(text, str):
             raise StudioError(f"classify() takes the message as a str, got {type(text).__name__}", code="bad_input")

@@ -42,7 +42,7 @@ INTENTS: tuple[Intent, ...] = tuple(Intent)
 class IntentResult:
     """One classification: the intent, how sure we are, where to look, and why.
 
-    ``trace`` holds one dict per stage (keyword, embedding, fusion, llm, domains) with
+    ``stages`` holds one dict per stage (keyword, embedding, fusion, llm, domains) with
     its per-intent scores, so a notebook user can see how the decision was reached.
     """
 
@@ -51,14 +51,14 @@ class IntentResult:
     domains: tuple[str, ...]
     matched_keywords: tuple[str, ...]
     mode: str
-    trace: tuple[dict, ...]
+    stages: tuple[dict, ...]
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["intent"] = self.intent.value
-        d["trace"] = list(self.trace)
+        d["stages"] = list(self.stages)
         return d
 
     def stage(self, name: str) -> dict | None:
-        """The trace entry of stage ``name`` (or None if that stage did not run)."""
-        return next((t for t in self.trace if t.get("stage") == name), None)
+        """The entry of stage ``name`` (or None if that stage did not run)."""
+        return next((t for t in self.stages if t.get("stage") == name), None)
