@@ -17,6 +17,15 @@ sentence of the synthesis is kept only when
 Chinese sentences need more of their terms supported (``min_support_cjk``): their terms
 include character bigrams, and common bigrams are found in almost any evidence.
 
+Rules 1 and 2 hold for *one* piece of evidence (with the question), not for all of them
+pooled, and a third rule checks word order, as a loose alignment: of the sentence's content
+words found in that piece, most consecutive pairs (``min_order``) must stand in the piece
+at most ``reach`` words apart (a local swap, "default 30000" for "30000 by default", is
+allowed). A sentence whose words are all somewhere in the evidence but which says
+something no passage says ("Sage runs the task status in the JobManager after 5 minutes",
+put together from three passages) fails it; a sentence that follows one passage, even with
+a few words of its own in between, passes.
+
 A generated code block is kept when code was asked for (``allow_code``; its local names
 are the model's to choose), but the library names it imports or instantiates are checked
 like claims, and those not found in the evidence are reported in ``Verdict.unverified`` so
@@ -91,12 +100,47 @@ def _found(claim: str, haystack: str) -> bool:
     return not claim or claim in haystack or claim.replace("()", "") in haystack
 
 
+#: content words for the order check: Latin words and numbers, each CJK character
+_ORDER_TOKEN = re.compile(r"[a-z0-9_]+|[\u3400-\u9fff]")
+_ORDER_STOP = frozenset(
+    "a an the of to in on at by for and or is are be was it its this that with as from can you your "
+    "的 了 是 在 和 与 或 及 为 将 把 被 也 都 就 而 等 中 上".split()
+)
+
+
+def order_tokens(text: str) -> list[str]:
+    """The content words of ``text`` in order (see ``_ORDER_TOKEN``), plural "s" stripped."""
+    words = (t for t in _ORDER_TOKEN.findall(text.lower()) if t not in _ORDER_STOP)
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+
+
+class _Piece:
+    """One evidence piece, prepared once per check: folded text, terms, word positions."""
+
+    def __init__(self, text: str) -> None:
+        self.source = folded(text)
+        self.terms = set(terms(text))
+        self.positions: dict[str, list[int]] = {}
+        for i, t in enumerate(order_tokens(text)):
+            self.positions.setdefault(t, []).append(i)
+
+    def near(self, a: str, b: str, reach: int) -> bool:
+        """``a`` and ``b`` stand in the piece at most ``reach`` words apart."""
+        other = self.positions.get(b)
+        if not other:
+            return False
+        return any(0 < abs(j - i) <= reach for i in self.positions.get(a, ()) for j in other)
+
+
 class GroundingChecker:
     """``check(text, evidence, question)`` -> one Verdict per sentence (see module docstring)."""
 
-    def __init__(self, min_support: float = 0.7, min_support_cjk: float = 0.8) -> None:
+    def __init__(self, min_support: float = 0.7, min_support_cjk: float = 0.8, min_order: float = 0.5,
+                 reach: int = 6) -> None:
         self.min_support = min_support
         self.min_support_cjk = min_support_cjk
+        self.min_order = min_order
+        self.reach = reach
 
     def claims(self, sentence: str) -> list[str]:
         """What in ``sentence`` must appear verbatim in the evidence."""
@@ -112,8 +156,9 @@ class GroundingChecker:
     ) -> list[Verdict]:
         """One Verdict per sentence of ``text``; ``truncated``: the model hit its token limit."""
         source = folded("\n".join(evidence) + "\n" + question)
-        known = set(terms("\n".join(evidence) + "\n" + question))
         asked = set(terms(question))
+        pieces = [_Piece(e) for e in evidence] or [_Piece("")]
+        q_piece = _Piece(question)
         n_pieces = len(evidence)
         sentences = split_sentences(text)
         verdicts: list[Verdict] = []
@@ -129,7 +174,7 @@ class GroundingChecker:
             if last and truncated and not sentence.startswith("```") and not _ENDS.search(sentence):
                 verdicts.append(Verdict(sentence, False, "cut off mid-sentence", 0.0))
                 continue
-            verdict = self.check_sentence(sentence, source, known, allow_code=allow_code)
+            verdict = self.check_sentence(sentence, pieces, q_piece, source, allow_code=allow_code)
             own = set(terms(_CITE.sub("", sentence)))
             if verdict.kept and own and own <= asked:
                 verdict = Verdict(sentence, False, "only restates the question", verdict.support)
@@ -147,7 +192,9 @@ class GroundingChecker:
             verdicts[kept[-1]] = Verdict(v.text, False, "introduces something that is not there", v.support)
         return verdicts
 
-    def check_sentence(self, sentence: str, source: str, known: set[str], *, allow_code: bool = False) -> Verdict:
+    def check_sentence(self, sentence: str, pieces: list[_Piece], question: _Piece, source: str, *,
+                       allow_code: bool = False) -> Verdict:
+        """The verdict on one sentence: supported by one piece of evidence (with the question), or not."""
         from studio_nb.services.evidence.loops import find_loop
 
         if sentence.startswith("```"):
@@ -161,14 +208,37 @@ class GroundingChecker:
             return Verdict(sentence, False, "says nothing", 0.0, filler=True)
         if find_loop(bare) is not None:
             return Verdict(sentence, False, "repeats itself", 0.0)
-        missing = [c for c in self.claims(bare) if not _found(c, source)]
-        support = len(own & known) / len(own)
-        if missing:
-            return Verdict(sentence, False, f"states {missing[0]!r}, which is not in the sources", support)
+        claims = self.claims(bare)
+        words = order_tokens(bare)
         needed = self.min_support_cjk if cjk_share(bare) > 0.3 else self.min_support
-        if support < needed:
-            return Verdict(sentence, False, f"only {support:.0%} of its words are in the sources", support)
-        return Verdict(sentence, True, None, support)
+        best: tuple[float, float, str] = (-1.0, 0.0, "")
+        for piece in pieces:
+            haystack = piece.source + "\n" + question.source
+            missing = [c for c in claims if not _found(c, haystack)]
+            support = len(own & (piece.terms | question.terms)) / len(own)
+            ordered = self._aligned(words, piece, question)
+            if not missing and support >= needed and ordered >= self.min_order:
+                return Verdict(sentence, True, None, support)
+            if missing:
+                why = f"states {missing[0]!r}, which is not in the sources"
+            elif support < needed:
+                why = f"only {support:.0%} of its words are in one source"
+            else:
+                why = f"its words are in the sources, but not in this order ({ordered:.0%} of word pairs)"
+            score = support + ordered - len(missing)
+            if score > best[0]:
+                best = (score, support, why)
+        return Verdict(sentence, False, best[2], best[1])
+
+    def _aligned(self, words: list[str], piece: _Piece, question: _Piece) -> float:
+        """Of the sentence's words found in ``piece`` (or the question), the share of consecutive
+        pairs that stand close together there too: 1.0 for a sentence that follows one passage."""
+        found = [w for w in words if w in piece.positions or w in question.positions]
+        pairs = [(a, b) for a, b in zip(found, found[1:]) if a != b]
+        if not pairs:
+            return 1.0
+        near = sum(1 for a, b in pairs if piece.near(a, b, self.reach) or question.near(a, b, self.reach))
+        return near / len(pairs)
 
     def check_code(self, block: str, source: str) -> Verdict:
         """A code block: kept, with the library names it uses that the evidence lacks."""
