@@ -202,6 +202,9 @@ class EvidenceSelector:
                 s += self.identifier_weight * sum(1 for i in q_ids if i in low) / len(q_ids)
             if dense is not None:
                 s += dense_w * float(dense[k])
+            if s <= 0:  # shares nothing with the question: no bonus makes it evidence
+                scored.append(Candidate(c.unit, c.doc, c.index, c.terms, 0.0, c.context))
+                continue
             if (wants_number and _NUMBER.search(text)) or (wants_name and _NAME_LIKE.search(text)):
                 s += self.answer_type_bonus * min(s, 0.5) * 2  # only a unit on topic earns it
             s += self.rank_weight / (1 + c.doc)
