@@ -269,11 +269,11 @@ def test_grounding_keeps_supported_sentences_and_marks_dropped_ones():
 
 
 def test_grounding_asks_again_when_nothing_is_supported_and_lets_the_evidence_stand():
-    retried = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup joins them [1]."])
-    assert retried.attempts == 2 and retried.synthesis == "A ParallelGroup joins them [1]."
+    retried = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup runs independent branches [1]."])
+    assert retried.attempts == 2 and retried.synthesis == "A ParallelGroup runs independent branches [1]."
     hopeless = _grounded_run(["Bananas are yellow fruit.", "Cats sleep a lot."])
     assert hopeless.attempts == 2 and hopeless.synthesis == "" and hopeless.note.startswith("(The model's summary")
     assert "runs independent branches concurrently" in hopeless.text  # the evidence stands alone
     # by default a fluent but unsupported answer is not regenerated (it rarely pays off)
-    once = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup joins them [1]."], retry_unsupported=False)
+    once = _grounded_run(["Bananas are yellow fruit.", "A ParallelGroup runs independent branches [1]."], retry_unsupported=False)
     assert once.attempts == 1 and once.synthesis == "" and [d.text for d in once.dropped] == ["Bananas are yellow fruit."]

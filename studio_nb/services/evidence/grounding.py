@@ -48,7 +48,8 @@ from studio_nb.services.text import cjk_share, folded, identifiers, jaccard, ter
 
 _CITE = re.compile(r"\s*\[(\d{1,2})\]")
 _LEAD_CITE = re.compile(r"^(\[\d{1,2}\])\s+")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
+#: a number, with the unit written against it ("1024MB", "8GB", "95%") — the unit is part of the claim
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?:[A-Za-z]{1,3}|%)?(?![\w])")
 _PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(?:py|md|yaml|yml|json|toml|txt|ipynb|sh|cfg)\b")
 _QUOTED = re.compile(r"`([^`\n]{1,80})`")
 _FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.DOTALL)
@@ -135,12 +136,13 @@ class _Piece:
 class GroundingChecker:
     """``check(text, evidence, question)`` -> one Verdict per sentence (see module docstring)."""
 
-    def __init__(self, min_support: float = 0.7, min_support_cjk: float = 0.8, min_order: float = 0.5,
-                 reach: int = 6) -> None:
+    def __init__(self, min_support: float = 0.8, min_support_cjk: float = 0.8, min_order: float = 0.8,
+                 reach: int = 4, restate: float = 0.15) -> None:
         self.min_support = min_support
         self.min_support_cjk = min_support_cjk
         self.min_order = min_order
         self.reach = reach
+        self.restate = restate
 
     def claims(self, sentence: str) -> list[str]:
         """What in ``sentence`` must appear verbatim in the evidence."""
@@ -176,7 +178,9 @@ class GroundingChecker:
                 continue
             verdict = self.check_sentence(sentence, pieces, q_piece, source, allow_code=allow_code)
             own = set(terms(_CITE.sub("", sentence)))
-            if verdict.kept and own and own <= asked:
+            new = own - asked
+            if verdict.kept and own and len(new) <= self.restate * len(own) and not any(
+                    c for c in self.claims(sentence) if not _found(c, folded(question))):
                 verdict = Verdict(sentence, False, "only restates the question", verdict.support)
             elif verdict.kept and _copied(sentence, source):  # said already, just above: silently left out
                 verdict = Verdict(sentence, False, "only repeats the evidence", verdict.support, filler=True)
@@ -215,12 +219,14 @@ class GroundingChecker:
         for piece in pieces:
             haystack = piece.source + "\n" + question.source
             missing = [c for c in claims if not _found(c, haystack)]
+            if not missing:  # a claim must stand in the piece beside what the sentence says of it
+                missing = [c for c in claims if not _found(c, question.source) and not self._anchored(c, words, piece)]
             support = len(own & (piece.terms | question.terms)) / len(own)
             ordered = self._aligned(words, piece, question)
             if not missing and support >= needed and ordered >= self.min_order:
                 return Verdict(sentence, True, None, support)
             if missing:
-                why = f"states {missing[0]!r}, which is not in the sources"
+                why = f"states {missing[0]!r}, which no source says of this"
             elif support < needed:
                 why = f"only {support:.0%} of its words are in one source"
             else:
@@ -229,6 +235,17 @@ class GroundingChecker:
             if score > best[0]:
                 best = (score, support, why)
         return Verdict(sentence, False, best[2], best[1])
+
+    def _anchored(self, claim: str, words: list[str], piece: _Piece) -> bool:
+        """The claim ("8080") stands in the piece near a word that stands beside it in the sentence
+        ("gateway ... 8080"): a port of the table's next row is not the gateway's port."""
+        own = order_tokens(claim)
+        if not own or own[0] not in words:
+            return True
+        i = words.index(own[0])
+        beside = [w for w in (words[i - 1] if i else None, words[i + len(own)] if i + len(own) < len(words) else None)
+                  if w is not None and w not in own]
+        return not beside or any(piece.near(w, own[0], self.reach) for w in beside)
 
     def _aligned(self, words: list[str], piece: _Piece, question: _Piece) -> float:
         """Of the sentence's words found in ``piece`` (or the question), the share of consecutive
