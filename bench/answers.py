@@ -262,15 +262,17 @@ def figures(summary: dict, split: str) -> list[dict]:
             goal = (">= 0.6" if lang == "all" else ">= 0.55") if grounded else None
             out.append(figure(f"{PREFIX[set_name]}{tag}_{lang}", per_lang[lang]["fact_coverage"], "share", goal=goal,
                               note=f"{note}, first 1,000 characters"))
-        suffix = "" if set_name == "foreign" else f"_{set_name}"
+        # the issue names evidence_vs_top5_{en,zh} for the foreign set; the others carry their set's name
+        ev_tag = "" if set_name == "foreign" else f"_{set_name}"
+        set_tag = "" if set_name == "own" else f"_{set_name}"
         for lang in ("en", "zh"):
             s = per_lang[lang]
-            out.append(figure(f"evidence_vs_top5{suffix}{tag}_{lang}", s["evidence_vs_top5"], "ratio",
+            out.append(figure(f"evidence_vs_top5{ev_tag}{tag}_{lang}", s["evidence_vs_top5"], "ratio",
                               goal=">= 0.9" if grounded else None,
                               note=f"evidence {s['evidence_coverage']:.2f} / top-5 chunks {s['top5_coverage']:.2f}"))
-            out.append(figure(f"answer_time{suffix if set_name != 'own' else ''}{tag}_{lang}", s["total_median_s"], "s",
+            out.append(figure(f"answer_time{set_tag}{tag}_{lang}", s["total_median_s"], "s",
                               goal="<= 4" if grounded else None, note=f"median; p90 {s['total_p90_s']:.2f} s"))
-            out.append(figure(f"answer_time_p90{suffix if set_name != 'own' else ''}{tag}_{lang}", s["total_p90_s"], "s",
+            out.append(figure(f"answer_time_p90{set_tag}{tag}_{lang}", s["total_p90_s"], "s",
                               goal="<= 6" if grounded else None))
         s = per_lang["all"]
         sfx = "" if set_name == "own" else f"_{set_name}"
