@@ -12,7 +12,8 @@ sentence of the synthesis is kept only when
 3. it says something new: a sentence with no content word ("Sure!") is filler and removed
    silently; one that loops, repeats an earlier sentence, or only restates the question
    is dropped;
-4. it is finished: when the model ran out of tokens, its last, cut-off sentence is dropped.
+4. it is finished: when the model ran out of tokens, its last, cut-off sentence is dropped;
+5. it is in the language of the question (code and names aside).
 
 Chinese sentences need more of their terms supported (``min_support_cjk``): their terms
 include character bigrams, and common bigrams are found in almost any evidence.
@@ -96,6 +97,14 @@ def _copied(sentence: str, source: str, min_chars: int = 120) -> bool:
     return (pasted or len(bare) >= min_chars) and bare in source
 
 
+def _other_language(sentence: str, question: str) -> bool:
+    """A Chinese sentence answering an English question, or an English one a Chinese question
+    (names and code aside): the asker reads one language, and the check reads it too."""
+    bare = _QUOTED.sub(" ", _CITE.sub("", sentence))
+    bare = re.sub(r"[A-Za-z_][\w.]*[._(][\w.()]*|[A-Z][a-z]+[A-Z]\w*", " ", bare)  # identifiers
+    return (cjk_share(bare) > 0.3) != (cjk_share(question) > 0.3)
+
+
 def _found(claim: str, haystack: str) -> bool:
     claim = folded(claim).strip("().,;:`'\" ")
     return not claim or claim in haystack or claim.replace("()", "") in haystack
@@ -175,6 +184,9 @@ class GroundingChecker:
             last = i == len(sentences) - 1
             if last and truncated and not sentence.startswith("```") and not _ENDS.search(sentence):
                 verdicts.append(Verdict(sentence, False, "cut off mid-sentence", 0.0))
+                continue
+            if question and not sentence.startswith("```") and _other_language(sentence, question):
+                verdicts.append(Verdict(sentence, False, "not in the language of the question", 0.0))
                 continue
             verdict = self.check_sentence(sentence, pieces, q_piece, source, allow_code=allow_code)
             own = set(terms(_CITE.sub("", sentence)))
