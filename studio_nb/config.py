@@ -31,10 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "intent_mode": "hybrid",  # keyword | embedding | llm | hybrid
     "intent_llm": None,  # an llm config to let the classifier consult the model (mode llm)
     "search_mode": "hybrid",  # dense | lexical | hybrid
-    "k": 4,  # sources per answer
+    "k": 5,  # sources per answer (the evidence is chosen from them)
     "answer_mode": "grounded",  # grounded (evidence + checked synthesis) | extractive (no LLM) | generative
     "evidence_min_score": 0.3,  # passages scoring below this are not shown as evidence
-    "synthesis_tokens": 80,  # the longest grounded synthesis, in tokens
+    "synthesis_tokens": 48,  # the longest grounded synthesis, in tokens (one sentence)
+    "synthesis_evidence_chars": 450,  # how much of the evidence the model reads for it (the best first)
+    # languages the grounded synthesis is written in; a question in another gets the evidence alone
+    # (the bundled 135M model writes English well and Chinese badly)
+    "synthesis_languages": ["en"],
     "max_tokens": 256,  # the longest answer in generative mode (and for chat without evidence)
     "temperature": 0.0,
     "seed": 0,
@@ -43,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "max_chars": 8000,  # longest accepted message
     "memory_window": 6,
     "memory_recall_k": 3,
-    "guardrail_attempts": 2,  # answers the model may write per turn (the grounding guard's retries + 1)
+    "guardrail_attempts": 1,  # answers the model may write per turn (the grounding guard's retries + 1)
     "guardrail_loops": 2,  # bound on the grounding -> prompt_builder feedback edge
     "retry_unsupported": False,  # also regenerate a fluent synthesis none of whose sentences is supported
     "llm_queue": 64,  # requests that may wait for the model before "busy"
@@ -100,6 +104,9 @@ def load_config(config: dict[str, Any] | str | os.PathLike | None = None, **over
         raise ConfigError(
             f"answer_mode must be 'grounded', 'extractive' or 'generative', got {merged['answer_mode']!r}"
         )
+    langs = merged["synthesis_languages"]
+    if not isinstance(langs, (list, tuple)) or not set(langs) <= {"en", "zh"}:
+        raise ConfigError(f"synthesis_languages must be a list of 'en' and/or 'zh' (or empty), got {langs!r}")
     return merged
 
 

@@ -9,10 +9,17 @@ Then it decides whether the model is needed at all, by answer mode:
 
 - ``extractive``: never — the evidence is the answer (the fastest mode, no LLM);
 - ``grounded`` (default): not for a tool result (``17*23 = 391`` is the answer), not for
-  a knowledge question with no evidence ("nothing found" beats an invented answer);
-  otherwise the model writes a short synthesis of the evidence, checked afterwards;
+  a knowledge question with no evidence ("nothing found" beats an invented answer), not
+  for a question in a language the model does not write well (``synthesis_languages``;
+  the bundled 135M model writes English, and its Chinese recombined evidence words into
+  claims the evidence does not make); otherwise the model writes a short synthesis of the
+  evidence, checked afterwards;
 - ``generative``: always, from the whole retrieved chunks (for strong models; no
   evidence part).
+
+When retrieval ran but no passage passed, the note says so and names the domains searched;
+a knowledge question ends there, any other question goes on to the model, whose answer the
+grounding guard labels as the model's own.
 
 When it answers itself it sends a ``Response`` straight to the memory saver; otherwise
 the enriched message goes on to the prompt builder (type-routed edges).
@@ -39,6 +46,20 @@ DOCUMENT_INTENTS = (Intent.KNOWLEDGE_QUERY.value,)
 UNSURE = 0.6
 
 
+def language(text: str) -> str:
+    """The language a question is asked in, as the synthesis languages name it: zh or en."""
+    return "zh" if is_chinese(text) else "en"
+
+
+def nothing_found(msg: ContextEnrichedMessage) -> str:
+    """"Nothing found", plainly, with the domains that were searched, in the asker's language."""
+    searched = sorted(set(msg.routed.knowledge_domains) | {d.domain for d in msg.documents})
+    where = ", ".join(searched) or "the knowledge base"
+    if is_chinese(msg.routed.content):
+        return f"所选知识库（{where}）中没有回答这个问题的内容。"
+    return f"Nothing in the selected knowledge ({where}) answers this."
+
+
 class EvidenceOp(Operator):
     """See the module docstring.
 
@@ -55,7 +76,7 @@ class EvidenceOp(Operator):
 
     def __init__(
         self, mode: str = "grounded", min_score: float = 0.3, question_min_score: float = 0.08,
-        code_min_score: float = 0.2,
+        code_min_score: float = 0.2, synthesis_languages: tuple[str, ...] | list[str] = ("en",),
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"answer mode {mode!r} is not one of {MODES}")
@@ -63,6 +84,7 @@ class EvidenceOp(Operator):
         self.min_score = min_score
         self.question_min_score = question_min_score
         self.code_min_score = code_min_score
+        self.synthesis_languages = tuple(synthesis_languages or ())
         self.selector = None
 
     def floor(self, intent: str, confidence: float) -> float:
@@ -92,16 +114,18 @@ class EvidenceOp(Operator):
                     doc.heading, sel.score,
                 ))
         note = ""
-        if not pieces and msg.routed.intent in DOCUMENT_INTENTS:
-            where = ", ".join(msg.routed.knowledge_domains) or "the knowledge base"
-            note = (f"在 {where} 中没有找到回答这个问题的段落。" if is_chinese(msg.routed.content)
-                    else f"I found no passage in {where} that answers this.")
+        if not pieces and (msg.routed.intent in DOCUMENT_INTENTS or msg.documents):
+            note = nothing_found(msg)
         return Evidence(tuple(pieces), note, original.request_id, original.session_id)
 
     def direct_answer(self, msg: ContextEnrichedMessage, evidence: Evidence) -> Response | None:
         """The Response when no model is needed (see the module docstring), else None."""
-        if self.mode == "extractive" or msg.tool_results or (not evidence and evidence.note):
+        if self.mode == "extractive" or msg.tool_results:
             return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
+        if not evidence and evidence.note and msg.routed.intent in DOCUMENT_INTENTS:
+            return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
+        if evidence and self.mode == "grounded" and language(msg.routed.content) not in self.synthesis_languages:
+            return respond(msg, mode=self.mode, evidence=evidence)  # the evidence is the answer
         return None
 
     async def process(self, msg: ContextEnrichedMessage) -> AsyncIterator[Evidence | ContextEnrichedMessage | Response]:

@@ -6,15 +6,22 @@ must be in the evidence, and most of its words too. Unsupported sentences are dr
 listed in ``Response.dropped`` with the reason, so front ends can mark where they were.
 When nothing survives, the evidence stands alone with a one-line note.
 
-An empty, looping or degenerate answer goes back to the prompt builder once more (a
-bounded feedback edge, ``max_attempts``). A synthesis that is fluent but has no supported
+Before anything else, every sentence that repeats the instructions the model was given (its
+system prompt, a retry instruction, a "Question:" label) is removed: a small model that cannot
+answer writes its prompt back, and none of that may reach the user.
+
+An empty, looping or degenerate answer may go back to the prompt builder (a bounded feedback
+edge, ``max_attempts``); by default it does not (``guardrail_attempts: 1``): the evidence is
+already on screen, and a second generation costs seconds for rarely better text. A synthesis that is fluent but has no supported
 sentence is asked again only with ``retry_unsupported``: measured with the bundled model
 (``bench/answers.py``), such a retry produced a supported sentence 1 time in 8, at the
 price of a second generation (~3 s on 2 cores), so by default the evidence stands alone.
 
 Without evidence (chit-chat, a coding request nothing was retrieved for, generative mode)
 there is nothing to check against: only junk is caught (loops are cut, an empty answer
-is replaced by an apology).
+is replaced by an apology). When retrieval ran and found nothing (the evidence operator's
+note), the answer says so first, then gives the model's answer labelled as its own — or
+nothing more when that answer failed the junk checks.
 """
 
 from __future__ import annotations
@@ -22,11 +29,15 @@ from __future__ import annotations
 from studio_nb.kernel import Operator
 from studio_nb.messages import Dropped, Regenerate, Response, StreamChunk, Usage, is_chinese
 from studio_nb.operators.respond import respond
-from studio_nb.services.evidence.loops import find_loop, junk_reason
+from studio_nb.operators.prompt_builder import INSTRUCTIONS, TEMPLATES
+from studio_nb.services.evidence.grounding import split_sentences
+from studio_nb.services.evidence.loops import echoes, find_loop, junk_reason
 from studio_nb.services.intent.types import Intent
 
 UNSUPPORTED_NOTE = "(The model's summary was not supported by these passages and was left out.)"
 UNSUPPORTED_NOTE_ZH = "（模型的总结没有得到这些段落的支持，已省略。）"
+MODEL_LABEL = "Model answer (not from your documents): "
+MODEL_LABEL_ZH = "模型的回答（并非来自你的文档）："
 
 
 class GroundingGuardOp(Operator):
@@ -45,13 +56,19 @@ class GroundingGuardOp(Operator):
         ctx = req.context
         usage = msg.usage or Usage()
         can_retry = req.attempt + 1 < self.max_attempts
-        text = msg.text.strip()
+        text = without_echo(msg.text.strip(), req.messages)
         junk = junk_reason(text)
         evidence = ctx.evidence
         if self.mode != "grounded" or not evidence:
             if junk is not None and can_retry:
                 return Regenerate(req, junk, msg.text)
-            return respond(ctx, mode=self.mode, synthesis=_salvage(text, junk), usage=usage,
+            note = evidence.note if evidence is not None else ""
+            if note:  # retrieval ran and found nothing: say so first, then the model's own answer, labelled
+                label = MODEL_LABEL_ZH if is_chinese(ctx.routed.content) else MODEL_LABEL
+                synthesis = note if junk is not None else f"{note}\n\n{label}{text}"
+            else:
+                synthesis = _salvage(text, junk)
+            return respond(ctx, mode=self.mode, synthesis=synthesis, usage=usage,
                            attempts=req.attempt + 1, guardrail=junk)
         if self.checker is None:
             self.warm_up()
@@ -72,6 +89,15 @@ class GroundingGuardOp(Operator):
             usage=usage, attempts=req.attempt + 1,
             guardrail=None if kept else (junk or "no supported sentence"),
         )
+
+
+def without_echo(text: str, messages) -> str:
+    """``text`` without the sentences that repeat the prompt's instructions (see the module doc)."""
+    instructions = [*TEMPLATES, *INSTRUCTIONS.values()]
+    instructions += [m["content"] for m in messages or () if m.get("role") == "system"]
+    sentences = split_sentences(text)
+    kept = [s for s in sentences if not echoes(s, instructions)]
+    return text if len(kept) == len(sentences) else _join(kept)
 
 
 def _join(sentences) -> str:

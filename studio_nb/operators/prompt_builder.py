@@ -5,9 +5,11 @@ with the previous prompt, so the system prompt (fixed per mode and intent) comes
 then the session's earlier turns (which only grow at the end), and everything that
 changes per question (evidence or sources, tool results, the question) comes last.
 
-In ``grounded`` mode (the default) the model sees only the selected evidence — a few
-short numbered passages instead of four whole chunks, so prefill is fast — and is asked
-for one or two sentences citing them. Without evidence (chit-chat, a coding request)
+In ``grounded`` mode (the default) the model sees only the best of the selected evidence
+(``evidence_chars``, about 450 characters: the first passages, the last one cut) instead of
+whole chunks, so prefill is short, and is asked for one sentence citing it, in the language
+of the question (the evidence operator only lets the model write in a language it writes
+well). The user reads all the evidence anyway; the synthesis only has to say the answer. Without evidence (chit-chat, a coding request)
 and in ``generative`` mode it sees the whole retrieved chunks, as before.
 """
 
@@ -31,10 +33,12 @@ INSTRUCTIONS = {  # keyed by Intent value
 }
 
 GROUNDED = (
-    "You answer questions using only the numbered evidence in the message. Write one or two short "
-    "sentences in the language of the question, reuse the exact names and numbers of the evidence, "
+    "You answer questions using only the numbered evidence in the message. Write one short "
+    "sentence {language}, reuse the exact names and numbers of the evidence, "
     "and cite it like [1]. If the evidence does not answer the question, say so."
 )
+#: how GROUNDED names the answer's language, by the question's
+LANGUAGE = {"en": "in English", "zh": "in Chinese (中文)"}
 
 GROUNDED_CODE = (
     "You help with Python and SAGE code using the numbered evidence in the message. Give one short "
@@ -44,6 +48,9 @@ GROUNDED_CODE = (
 
 RETRY_HINT = "Your previous answer was unusable ({reason}). Answer again in plain, short sentences without repeating yourself."
 GROUNDED_RETRY_HINT = "Your previous answer was not supported by the evidence ({reason}). Answer again using only what the evidence says."
+
+#: every instruction text a prompt can carry (the grounding guard removes any of it from an answer)
+TEMPLATES = (BASE, GROUNDED, GROUNDED_CODE, RETRY_HINT, GROUNDED_RETRY_HINT)
 
 
 def system_prompt(intent: str) -> str:
@@ -57,10 +64,11 @@ def render_messages(
     max_doc_chars: int = 700,
     retry_reason: str | None = None,
     mode: str = "generative",
+    evidence_chars: int = 450,
 ) -> tuple[dict[str, str], ...]:
     """The chat messages for ``ctx``; shared by the builder and the token budget guard."""
     if mode == "grounded" and ctx.evidence:
-        return _grounded_messages(ctx, retry_reason)
+        return _grounded_messages(ctx, retry_reason, evidence_chars)
     routed = ctx.routed
     messages = [{"role": "system", "content": system_prompt(routed.intent)}]
     recent = ctx.memory.recent[-history_turns:] if history_turns else ()
@@ -92,14 +100,31 @@ def render_messages(
     return tuple(messages)
 
 
-def _grounded_messages(ctx: ContextEnrichedMessage, retry_reason: str | None) -> tuple[dict[str, str], ...]:
-    """System rule, then the evidence and the question: nothing else competes for the small model's attention."""
-    lines = ["Evidence:"] + [f"[{p.n}] {p.text}" for p in ctx.evidence.pieces]
+def best_evidence(pieces, limit: int) -> list[tuple[int, str]]:
+    """``(n, text)`` of the first pieces within ``limit`` characters; the last one cut at a word."""
+    out, used = [], 0
+    for p in pieces:
+        room = limit - used
+        if room < 60 and out:
+            break
+        text = p.text if len(p.text) <= room else p.text[:room].rsplit(" ", 1)[0] + " …"
+        out.append((p.n, text))
+        used += len(text)
+    return out
+
+
+def _grounded_messages(ctx: ContextEnrichedMessage, retry_reason: str | None,
+                       evidence_chars: int = 450) -> tuple[dict[str, str], ...]:
+    """System rule, then the best evidence and the question: nothing else competes for the small model's attention."""
+    from studio_nb.messages import is_chinese
+
+    lines = ["Evidence:"] + [f"[{n}] {text}" for n, text in best_evidence(ctx.evidence.pieces, evidence_chars)]
     question = ctx.routed.content
     if retry_reason:
         question += "\n\n" + GROUNDED_RETRY_HINT.format(reason=retry_reason)
     user = "\n".join(lines) + f"\n\nQuestion: {question}"
-    system = GROUNDED_CODE if ctx.routed.intent == Intent.SAGE_CODING.value else GROUNDED
+    language = LANGUAGE["zh" if is_chinese(ctx.routed.content) else "en"]
+    system = GROUNDED_CODE if ctx.routed.intent == Intent.SAGE_CODING.value else GROUNDED.format(language=language)
     return ({"role": "system", "content": system}, {"role": "user", "content": user})
 
 
@@ -107,7 +132,8 @@ class PromptBuilderOp(Operator):
     """Builds the LLMRequest; on a ``Regenerate`` it rebuilds with a retry hint and a
     little sampling temperature so a rejected greedy answer is not simply repeated.
 
-    ``synthesis_tokens`` caps the answer in grounded mode (a sentence or two);
+    ``synthesis_tokens`` caps the answer in grounded mode (one sentence; ``evidence_chars``
+    of evidence are shown to the model);
     ``max_tokens`` applies otherwise.
     """
 
@@ -120,7 +146,8 @@ class PromptBuilderOp(Operator):
         max_doc_chars: int = 700,
         retry_temperature: float = 0.7,
         mode: str = "grounded",
-        synthesis_tokens: int = 80,
+        synthesis_tokens: int = 48,
+        evidence_chars: int = 450,
     ) -> None:
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -130,9 +157,11 @@ class PromptBuilderOp(Operator):
         self.retry_temperature = retry_temperature
         self.mode = mode
         self.synthesis_tokens = synthesis_tokens
+        self.evidence_chars = evidence_chars
 
     def process(self, msg: ContextEnrichedMessage | Regenerate) -> LLMRequest:
-        options = {"history_turns": self.history_turns, "max_doc_chars": self.max_doc_chars, "mode": self.mode}
+        options = {"history_turns": self.history_turns, "max_doc_chars": self.max_doc_chars, "mode": self.mode,
+                   "evidence_chars": self.evidence_chars}
         if isinstance(msg, Regenerate):
             previous = msg.request
             options["retry_reason"] = msg.reason

@@ -28,7 +28,8 @@ QUESTION = "What is a ParallelGroup?"
     ],
 )
 def test_each_sentence_is_kept_or_dropped_with_a_reason(sentence, kept, reason):
-    (verdict,) = GroundingChecker().check(sentence, EVIDENCE, QUESTION)
+    question = "并行组是什么？" if "并行组" in sentence else QUESTION  # a Chinese answer to a Chinese question
+    (verdict,) = GroundingChecker().check(sentence, EVIDENCE, question)
     assert verdict.kept is kept
     if reason:
         assert reason in verdict.reason
@@ -56,3 +57,51 @@ def test_invalid_citations_are_removed_and_sentences_split_in_both_languages():
     (v,) = GroundingChecker().check("A ParallelGroup joins them [7].", EVIDENCE, QUESTION)
     assert v.kept and v.text == "A ParallelGroup joins them."
     assert split_sentences("一句话。第二句！Third one. Fourth?") == ["一句话。", "第二句！", "Third one.", "Fourth?"]
+
+
+# ---------------------------------------------------------------------- one piece at a time, in order
+ORDER_EVIDENCE = [
+    "With autostop=True the environment polls the job status and waits at most 5 minutes, then calls stop().",
+    "The JobManager keeps the status of every task it runs.",
+]
+
+
+@pytest.mark.parametrize(
+    "sentence, kept",
+    [
+        ("The environment waits at most 5 minutes, then calls stop() [1].", True),  # follows one piece
+        ("With autostop=True it polls the job status and then calls stop() [1].", True),
+        # every word is in the evidence, but no piece says it: recombined from both, out of order
+        ("The JobManager waits 5 minutes to run the status of every task.", False),
+        ("SAGE runs the task status in the JobManager after 5 minutes.", False),
+    ],
+)
+def test_a_sentence_is_checked_against_one_piece_with_word_order(sentence, kept):
+    (verdict,) = GroundingChecker().check(sentence, ORDER_EVIDENCE, "How long does autostop=True wait?")
+    assert verdict.kept is kept, verdict
+
+
+def test_a_recombined_chinese_claim_is_dropped_and_a_faithful_one_kept():
+    evidence = ["autostop=True 时，最长等待 5 分钟，然后尝试调用 stop()。", "JobManager 负责运行任务并记录任务状态。"]
+    checker = GroundingChecker()
+    (bad,) = checker.check("Sage 会在 5 分钟之后，运行 JobManager 中的任务状态。", evidence, "autostop 会等多久？")
+    (good,) = checker.check("最长等待 5 分钟，然后调用 stop() [1]。", evidence, "autostop 会等多久？")
+    assert not bad.kept and good.kept, (bad, good)
+
+
+@pytest.mark.parametrize(
+    "sentence, question, kept",
+    [
+        ("最长等待 5 分钟，然后调用 stop() [1]。", "How long does autostop=True wait?", False),
+        ("It waits at most 5 minutes, then calls stop() [1].", "autostop 会等多久？", False),
+        ("最长等待 5 分钟，然后调用 stop() [1]。", "autostop 会等多久？", True),
+        ("With autostop=True it waits at most 5 minutes, then calls stop() [1].", "How long does autostop=True wait?", True),
+    ],
+)
+def test_a_sentence_in_another_language_than_the_question_is_dropped(sentence, question, kept):
+    evidence = ["autostop=True 时，最长等待 5 分钟，然后尝试调用 stop()。",
+                "With autostop=True the environment waits at most 5 minutes, then calls stop()."]
+    (verdict,) = GroundingChecker().check(sentence, evidence, question)
+    assert verdict.kept is kept, verdict
+    if not kept:
+        assert verdict.reason == "not in the language of the question"

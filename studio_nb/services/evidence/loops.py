@@ -45,3 +45,24 @@ def junk_reason(text: str, *, min_chars: int = 2) -> str | None:
     if find_loop(stripped) is not None:
         return "looping answer"
     return None
+
+
+#: how a prompt labels its parts; a line of the answer that starts with one is the prompt shown back
+_PROMPT_LABELS = re.compile(r"^\s*(?:evidence|question|sources|tool results|earlier in this conversation)\s*:", re.I)
+
+
+def echoes(sentence: str, instructions: list[str] | tuple[str, ...], n: int = 5) -> bool:
+    """True when ``sentence`` repeats the instructions the model was given (``n`` of their words
+    in a row) or starts with one of the prompt's labels ("Question:", "Evidence:"). A small
+    model that cannot answer sometimes writes its prompt back; none of it is an answer."""
+    if _PROMPT_LABELS.match(sentence):
+        return True
+    words = [w.lower() for w in _WORD.findall(sentence)]
+    if len(words) < n:
+        return False
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    for text in instructions:
+        said = [w.lower() for w in _WORD.findall(text)]
+        if any(tuple(said[i : i + n]) in grams for i in range(len(said) - n + 1)):
+            return True
+    return False

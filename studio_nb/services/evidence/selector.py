@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from studio_nb.services.evidence.units import Unit, split_units
@@ -59,6 +60,8 @@ _WANTS_EXPLANATION = re.compile(
 )
 _NUMBER = re.compile(r"\d")
 _NAME_LIKE = re.compile(r"`|\w+[._]\w+|\w+\(\)|--?\w|[A-Z][a-z]+[A-Z]|^\s*(?:\$|sage|pip|python|\./|git|export)\b", re.M)
+#: a line that imports or only comments: a code unit of nothing else explains nothing
+_IMPORT_LINE = re.compile(r"\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]|#|$)")
 #: longest unit text shown; longer ones are cut to the window where the question matches
 WINDOW = 240
 
@@ -114,9 +117,12 @@ class EvidenceSelector:
 
     def __init__(
         self,
-        max_chars: int = 750,
-        max_units: int = 8,
-        min_relative_score: float = 0.35,
+        max_chars: int = 900,
+        first_chars: int = 400,
+        piece_chars: int = 200,
+        max_pieces: int = 5,
+        min_piece_chars: int = 80,
+        min_relative_score: float = 0.2,
         redundancy: float = 0.5,
         heading_weight: float = 0.3,
         context_weight: float = 0.5,
@@ -125,10 +131,17 @@ class EvidenceSelector:
         answer_type_bonus: float = 0.25,
         rank_weight: float = 0.08,
         code_penalty: float = 0.5,
+        import_penalty: float = 0.3,
+        chunk_weight: float = 0.3,
+        same_chunk_penalty: float = 0.5,
+        restatement: float = 0.25,
         embedder: Any = None,
     ) -> None:
         self.max_chars = max_chars
-        self.max_units = max_units
+        self.first_chars = first_chars
+        self.piece_chars = piece_chars
+        self.max_pieces = max_pieces
+        self.min_piece_chars = min_piece_chars
         self.min_relative_score = min_relative_score
         self.redundancy = redundancy
         self.heading_weight = heading_weight
@@ -138,6 +151,10 @@ class EvidenceSelector:
         self.answer_type_bonus = answer_type_bonus
         self.rank_weight = rank_weight
         self.code_penalty = code_penalty
+        self.import_penalty = import_penalty
+        self.chunk_weight = chunk_weight
+        self.same_chunk_penalty = same_chunk_penalty
+        self.restatement = restatement
         self.embedder = embedder
 
     # ------------------------------------------------------------------ candidates
@@ -146,6 +163,8 @@ class EvidenceSelector:
         for d, doc in enumerate(documents):
             code = str(getattr(doc, "path", "")).endswith((".py", ".ipynb"))
             for i, unit in enumerate(split_units(doc.text, getattr(doc, "start_line", 1) or 1, code=code)):
+                if unit.kind == "code":  # indentation costs characters of the budget and says little
+                    unit = replace(unit, text=textwrap.dedent(unit.text))
                 out.append(Candidate(unit, d, i, frozenset(terms(unit.text)), context=frozenset(terms(unit.context))))
         return out
 
@@ -161,6 +180,10 @@ class EvidenceSelector:
         idf = {t: math.log(1 + n / (1 + df.get(t, 0))) for t in q_terms}
         total = sum(idf.values()) or 1.0
         head_terms = [set(terms(getattr(doc, "heading", "") or "")) for doc in documents]
+        # how much of the question a whole chunk (with its heading) covers: a unit of a chunk
+        # about the question is likelier to answer it than a lone unit that shares one rare word
+        chunk_terms = [set().union(head_terms[d], *(c.terms for c in cands if c.doc == d)) for d in range(len(documents))]
+        chunk_cover = [sum(idf[t] for t in q_terms & ct) / total for ct in chunk_terms]
         q_ids = {i.lower() for i in identifiers(question)}
         wants_number = bool(_WANTS_NUMBER.search(question))
         wants_name = bool(_WANTS_NAME.search(question))
@@ -179,13 +202,23 @@ class EvidenceSelector:
                 s += self.identifier_weight * sum(1 for i in q_ids if i in low) / len(q_ids)
             if dense is not None:
                 s += dense_w * float(dense[k])
+            if s <= 0:  # shares nothing with the question: no bonus makes it evidence
+                scored.append(Candidate(c.unit, c.doc, c.index, c.terms, 0.0, c.context))
+                continue
             if (wants_number and _NUMBER.search(text)) or (wants_name and _NAME_LIKE.search(text)):
                 s += self.answer_type_bonus * min(s, 0.5) * 2  # only a unit on topic earns it
             s += self.rank_weight / (1 + c.doc)
+            s += self.chunk_weight * chunk_cover[c.doc]
+            if len(c.terms) < 3 and c.unit.kind != "code":
+                s *= 0.6  # "options:", "members:", a lone name: markup, not a statement
             if len(text) < 12:
                 s *= 0.5
             if wants_prose and c.unit.kind == "code":
                 s *= self.code_penalty
+            if _imports_only(c.unit):
+                s *= self.import_penalty  # import lines name things; they never explain them
+            if c.terms and len(c.terms - q_terms) < self.restatement * len(c.terms):
+                s *= 0.6  # it only says the question back; the sentence with the answer says more
             scored.append(Candidate(c.unit, c.doc, c.index, c.terms, s, c.context))
         return scored
 
@@ -200,48 +233,119 @@ class EvidenceSelector:
 
     # ------------------------------------------------------------------ picking
     def select(self, question: str, documents: Sequence[Any], query_vec: Any = None) -> list[Selection]:
-        """The best pieces for ``question`` from ``documents``, best first (may be empty)."""
+        """The best passages for ``question`` from ``documents``, best first (may be empty).
+
+        A passage grows from its best unit (the anchor) through the units that follow it in
+        the same chunk — the answer usually comes right after the sentence that matches the
+        question ("autostop=True waits ..." then "at most 5 minutes, then ...") — and keeps
+        what gives the anchor its meaning: the lead-in of a list item, the sentence that
+        introduces a code block, the command after "with:". The first passage, from the best
+        unit of all, gets the largest share of the budget (``first_chars``); the next ones,
+        from other places, less (``piece_chars``), until ``max_chars`` or ``max_pieces``.
+        """
         cands = self.score(question, documents, self.candidates(documents), query_vec)
         if not cands:
             return []
-        q_terms = set(terms(question))
-        cands = [_window(c, q_terms) for c in cands]
-        by_pos = {(c.doc, c.index): c for c in cands}
         best = max(c.score for c in cands)
         if best <= 0:
             return []
-        picked: list[Candidate] = []
+        q_terms = set(terms(question))
+        by_doc: dict[int, list[Candidate]] = {}
+        for c in cands:
+            by_doc.setdefault(c.doc, []).append(c)
+        taken: set[tuple[int, int]] = set()
         said: set[str] = set()  # a sentence copied into several files (or chunks) is shown once
+        pieces: list[Selection] = []
+        picked_terms: list[frozenset[str]] = []
         used = 0
         pool = sorted(cands, key=lambda c: -c.score)
-        while pool and len(picked) < self.max_units:
+        while pool and len(pieces) < self.max_pieces and self.max_chars - used >= self.min_piece_chars:
             def gain(c: Candidate) -> float:
-                overlap = max((jaccard(c.terms, p.terms) for p in picked), default=0.0)
-                return c.score - self.redundancy * overlap * c.score
+                overlap = max((jaccard(c.terms, t) for t in picked_terms), default=0.0)
+                again = self.same_chunk_penalty if any(p.doc == c.doc for p in pieces) else 0.0
+                return c.score * (1.0 - self.redundancy * overlap) * (1.0 - again)
 
-            c = max(pool, key=gain)
-            pool.remove(c)
-            if _said(c) in said:
+            anchor = max(pool, key=gain)
+            pool.remove(anchor)
+            if (anchor.doc, anchor.index) in taken or _said(anchor) in said:
                 continue
-            if gain(c) < self.min_relative_score * best:
+            if gain(anchor) < self.min_relative_score * best:
                 break
-            cost = len(c.unit.text)
-            if used + cost > self.max_chars:
-                if picked:
-                    continue  # a shorter unit may still fit
-                c = _clip(c, self.max_chars)
-                cost = len(c.unit.text)
-            picked.append(c)
-            said.add(_said(c))
-            used += cost
-            nxt = by_pos.get((c.doc, c.index + 1))
-            if c.unit.lead_in and nxt is not None and nxt not in picked and used + len(nxt.unit.text) <= self.max_chars * 1.2:
-                picked.append(nxt)  # "Install it with:" is nothing without the command
-                said.add(_said(nxt))
-                used += len(nxt.unit.text)
-                if nxt in pool:
-                    pool.remove(nxt)
-        return _merge(picked)
+            budget = min(self.first_chars if not pieces else self.piece_chars, self.max_chars - used)
+            units = self._grow(anchor, by_doc[anchor.doc], budget, q_terms, taken, said)
+            if not units:
+                continue
+            for c in units:
+                taken.add((c.doc, c.index))
+                said.add(_said(c))
+            piece = Selection(anchor.doc, tuple(c.unit for c in units), anchor.score)
+            pieces.append(piece)
+            picked_terms.append(frozenset().union(*(c.terms for c in units)))
+            used += len(piece.text) + 5  # "[n] " and the line break the answer adds
+        return pieces
+
+    def _grow(
+        self, anchor: Candidate, seq: list[Candidate], budget: int, q_terms: set[str],
+        taken: set[tuple[int, int]], said: set[str],
+    ) -> list[Candidate]:
+        """The units of one passage around ``anchor`` within ``budget`` characters, in order."""
+        pos = {c.index: k for k, c in enumerate(seq)}
+        k0 = pos[anchor.index]
+
+        def free(k: int) -> bool:
+            return 0 <= k < len(seq) and (seq[k].doc, seq[k].index) not in taken and _said(seq[k]) not in said
+
+        head = anchor if len(anchor.unit.text) <= budget else _window(anchor, q_terms, budget)
+        if len(head.unit.text) > budget:
+            head = _clip(head, budget)
+        chosen = {k0: head}
+        used = len(head.unit.text)
+
+        def fits(k: int) -> bool:
+            return used + len(seq[k].unit.text) + 1 <= budget
+
+        # what the anchor needs to be understood: its lead-in, the sentence before a code block
+        prev = k0 - 1
+        if free(prev) and fits(prev) and (
+            (anchor.unit.context and seq[prev].unit.text == anchor.unit.context)
+            or (anchor.unit.kind == "code" and seq[prev].unit.kind != "code")
+            or seq[prev].unit.lead_in
+        ):
+            chosen[prev] = seq[prev]
+            used += len(seq[prev].unit.text) + 1
+        # then what follows it, while it fits (a long next unit: its beginning); then what comes before
+        lo = hi = k0
+        lo = min(chosen)
+        right_open = True
+        while True:
+            grown = False
+            if right_open:
+                nxt = hi + 1
+                if not free(nxt):
+                    right_open = False
+                elif fits(nxt):
+                    chosen[nxt], hi, grown = seq[nxt], nxt, True
+                    used += len(seq[nxt].unit.text) + 1
+                else:
+                    room = budget - used - 1
+                    if room >= 80:
+                        cut = _clip(seq[nxt], room)
+                        chosen[nxt], hi, grown = cut, nxt, True
+                        used += len(cut.unit.text) + 1
+                    right_open = False
+            if not grown and not right_open:
+                before = lo - 1
+                if free(before) and fits(before) and not _imports_only(seq[before].unit):
+                    chosen[before], lo, grown = seq[before], before, True
+                    used += len(seq[before].unit.text) + 1
+            if not grown:
+                break
+        return [chosen[k] for k in sorted(chosen)]
+
+
+def _imports_only(unit: Unit) -> bool:
+    """Code that only imports (or comments): it names things, it never explains them."""
+    return unit.kind == "code" and all(_IMPORT_LINE.match(line) for line in unit.text.split("\n"))
 
 
 def _said(c: Candidate) -> str:
@@ -276,25 +380,9 @@ def _window(c: Candidate, q_terms: set[str], width: int = WINDOW) -> Candidate:
 
 
 def _clip(c: Candidate, limit: int) -> Candidate:
-    text = c.unit.text[: max(limit - 1, 1)].rstrip() + "…"
+    """The beginning of a unit that does not fit, cut after a word or a line, marked with "…"."""
+    text = c.unit.text[: max(limit - 1, 1)]
+    cut = max(text.rfind("\n"), text.rfind(" "), text.rfind("，"), text.rfind("、"))
+    text = (text[:cut] if cut > limit // 2 else text).rstrip() + "…"
     unit = Unit(text, c.unit.start_line, c.unit.end_line, c.unit.kind, False, c.unit.context)
     return Candidate(unit, c.doc, c.index, c.terms, c.score, c.context)
-
-
-def _merge(picked: list[Candidate]) -> list[Selection]:
-    """Neighbouring units of one document become one piece; pieces ordered by best score."""
-    by_doc: dict[int, list[Candidate]] = {}
-    for c in picked:
-        by_doc.setdefault(c.doc, []).append(c)
-    pieces = []
-    for doc, cs in by_doc.items():
-        cs.sort(key=lambda c: c.index)
-        run = [cs[0]]
-        for c in cs[1:]:
-            if c.index == run[-1].index + 1:
-                run.append(c)
-            else:
-                pieces.append(Selection(doc, tuple(x.unit for x in run), max(x.score for x in run)))
-                run = [c]
-        pieces.append(Selection(doc, tuple(x.unit for x in run), max(x.score for x in run)))
-    return sorted(pieces, key=lambda p: -p.score)

@@ -1,0 +1,72 @@
+"""Evidence as passages: what retrieval found reaches the reader with its context, within budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio_nb.services.evidence import EvidenceSelector
+from tests.evidence.test_units_and_selector import Doc as _Doc
+
+
+@dataclass(frozen=True)
+class Doc(_Doc):
+    """A chunk with no heading, from line 1."""
+
+    heading: str = ""
+    start_line: int = 1
+
+
+AUTOSTOP = Doc("""## autostop
+Submit the job with `env.submit(autostop=True)` to stop it once the sources are exhausted.
+The environment then polls the job status with `_wait_for_completion()`.
+It waits at most 5 minutes, then calls `stop()` and releases the resources.
+Resources are released by the JobManager in any case.""")
+
+SOURCE = Doc("""```python
+from sage.core.api.function.source_function import SourceFunction
+from sage.core.api.local_environment import LocalEnvironment
+```
+
+A source ends its data by returning a StopSignal from execute():
+
+```python
+def execute(self):
+    if self.done:
+        return StopSignal("FileReader_EOF")
+```""", path="hello_local_batch.md")
+
+LIST = Doc("""The gateway accepts three options:
+- `port`: where it listens, 8080 by default
+- `workers`: processes that serve requests
+- `timeout`: seconds before a request fails""")
+
+
+def _shown(picked) -> str:
+    return "\n".join(p.text for p in picked)
+
+
+def test_the_sentence_after_the_match_comes_along():
+    """The answer ("at most 5 minutes") shares few words with the question; it follows the match."""
+    picked = EvidenceSelector().select("How long does autostop=True wait before stopping the job?", [AUTOSTOP])
+    assert "5 minutes" in picked[0].text and "stop()" in picked[0].text
+
+
+def test_a_code_block_comes_with_the_sentence_that_introduces_it_and_imports_come_last():
+    picked = EvidenceSelector().select("How does a SourceFunction signal the end of its data?", [SOURCE])
+    first = picked[0].text
+    assert "returning a StopSignal" in first and 'StopSignal("FileReader_EOF")' in first
+    assert not first.startswith("from sage")  # three import lines explain nothing
+
+
+def test_a_list_item_keeps_its_lead_in():
+    picked = EvidenceSelector().select("Which option sets the request timeout of the gateway?", [LIST])
+    assert "three options" in picked[0].text and "seconds before a request fails" in picked[0].text
+
+
+def test_the_budget_is_spent_on_the_best_chunk_first_and_holds_in_total():
+    filler = Doc("\n".join(f"Unrelated note {i} about logging and colours of the console output." for i in range(20)))
+    selector = EvidenceSelector(max_chars=600, first_chars=400, piece_chars=150)
+    picked = selector.select("How long does autostop=True wait before stopping the job?", [filler, AUTOSTOP])
+    assert picked[0].text.startswith("Submit the job") or "5 minutes" in picked[0].text
+    assert sum(len(p.text) + 5 for p in picked) <= 600
+    assert len(picked) <= selector.max_pieces
