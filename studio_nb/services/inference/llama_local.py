@@ -343,7 +343,9 @@ class LlamaCppClient(InferenceClient):
         finished = False
         try:
             while (item := await items.get()) is not _DONE:
-                if isinstance(item, _Failure):
+                if isinstance(item, _Failure):  # raise once the worker let go of the model
+                    while await items.get() is not _DONE:
+                        pass
                     finished = True
                     raise item.exc
                 yield item
