@@ -25,7 +25,7 @@ def _watch(panel: ChatPanel) -> list[str]:
 def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> None:
     panel = ChatPanel(studio_pipe, session="panel-send", updates_per_second=1000)
     values = _watch(panel)
-    panel.input.value = "what is hnswlib used for?"
+    panel.input.value = "what does a LocalEnvironment run on?"
     fut = panel.send()
     assert isinstance(fut, concurrent.futures.Future)
     assert not fut.done() and panel.busy  # send() returned at once: the caller is not blocked
@@ -37,7 +37,7 @@ def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> Non
     assert panel.wait(5) and not panel.busy
     assert resp is panel.response and resp.text.strip()
     assert panel.text == resp.text
-    assert "what is hnswlib used for?" in panel.answer.value
+    assert "what does a LocalEnvironment run on?" in panel.answer.value
     assert escape(resp.synthesis) in panel.answer.value  # the checked synthesis ...
     for piece in resp.evidence.pieces if resp.evidence else ():  # ... under the cited evidence
         assert escape(piece.text) in panel.answer.value and escape(piece.ref) in panel.answer.value
@@ -51,7 +51,7 @@ def test_send_streams_into_the_widgets_without_blocking(studio_pipe: Any) -> Non
         assert escape(resp.sources[0].ref) in panel.sources.value
     assert panel.status_state == "done" and resp.intent in panel.status.value
     assert not panel.send_button.disabled and panel.stop_button.disabled
-    assert [t.question for t in studio_pipe.memory.history("panel-send")] == ["what is hnswlib used for?"]
+    assert [t.question for t in studio_pipe.memory.history("panel-send")] == ["what does a LocalEnvironment run on?"]
 
 
 def test_stop_cancels_generation(studio_pipe: Any) -> None:
