@@ -78,10 +78,13 @@ class EvidenceOp(Operator):
         """The Evidence for ``msg``: tool results first, then the best passages."""
         original = msg.routed.original
         pieces: list[EvidencePiece] = []
+        for a in original.attachments:  # what the user attached is part of the question: shown first, as is
+            pieces.append(EvidencePiece(len(pieces) + 1, a.text, "attached", a.label, kind="attachment"))
+        attached = len(pieces)
         for t in msg.tool_results:
             text = state(t.name, t.arguments, t.result, t.error)
             pieces.append(EvidencePiece(len(pieces) + 1, text, "tool", t.name, kind="tool"))
-        if msg.documents and not pieces:
+        if msg.documents and len(pieces) == attached:
             floor = self.floor(msg.routed.intent, msg.routed.confidence)
             for sel in self.selector.select(msg.routed.content, msg.documents):
                 if sel.score < floor:
@@ -101,6 +104,7 @@ class EvidenceOp(Operator):
     def direct_answer(self, msg: ContextEnrichedMessage, evidence: Evidence) -> Response | None:
         """The Response when no model is needed (see the module docstring), else None."""
         if self.mode == "extractive" or msg.tool_results or (not evidence and evidence.note):
+            # (attached cells alone still go to the model: "why does this fail?" needs an answer)
             return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
         return None
 
