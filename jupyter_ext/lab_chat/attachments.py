@@ -2,7 +2,8 @@
 
 jupyterlab-chat keeps attachments in the chat (``chat.get_attachments()``): a file
 (``FileAttachment``: a path under the Jupyter root, maybe a selection) or cells of a
-notebook (``NotebookAttachment``: the notebook's path and cell ids, maybe a selection).
+notebook (``NotebookAttachment``: the notebook's path and cell ids, maybe a selection; a whole
+notebook, attached as a file, is each of its non-empty cells).
 Each becomes a ``studio_nb.messages.Attachment`` labelled the way the answer cites it:
 ``nb.ipynb:C3`` (the third cell), ``src/util.py`` or ``src/util.py:L4-L9`` (a selection).
 
@@ -70,14 +71,16 @@ def read_cells(root: str | Path, att: Any) -> list[Attachment]:
     index = {c.get("id"): i for i, c in enumerate(cells) if isinstance(c, dict)}
     name = Path(rel).name
     out = []
-    for cell in _field(att, "cells") or ():
+    chosen = _field(att, "cells") or [{"id": c.get("id")} for c in cells if isinstance(c, dict)]  # none: all
+    for cell in chosen:
         i = index.get(_field(cell, "id"))
         if i is None:
             continue
         sel = _selection(cell)
         source = cells[i].get("source", "")
         text = sel[0] if sel is not None and sel[0].strip() else ("".join(source) if isinstance(source, list) else source)
-        out.append(Attachment(f"{name}:C{i + 1}", text[:MAX_CHARS]))
+        if text.strip():
+            out.append(Attachment(f"{name}:C{i + 1}", text[:MAX_CHARS]))
     return out
 
 
@@ -90,7 +93,7 @@ def read(chat: Any, message: Any, root: str | Path) -> tuple[Attachment, ...]:
         att = known.get(att_id)
         if att is None:
             continue
-        if _field(att, "type") == "notebook":
+        if _field(att, "type") == "notebook" or str(_field(att, "value") or "").endswith(".ipynb"):
             out += read_cells(root, att)
         else:
             item = read_file(root, att)

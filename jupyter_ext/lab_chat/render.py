@@ -8,11 +8,16 @@ answer, one button per citation that opens the cited file at its line in Jupyter
 Why a ``<button data-commandlinker-…>`` and not a Markdown link: JupyterLab's Markdown
 renderer in a chat message has no resolver for server paths, so a relative link opens
 a new browser tab on the raw file; the command linker runs ``rendermime:handle-local-link``
-with ``{"path", "id": "#line=N"}``, which opens the file with its default editor and
-hands the fragment to ``setFragment`` (the file editor scrolls to and selects line N).
-The sanitizer keeps ``data-commandlinker-*`` on buttons (checked by the browser test).
-A cited file outside the Jupyter root cannot be opened there: its passage (already in the
-evidence) stays the preview, and the button list names it as not openable.
+with ``{"path", "id": fragment}``, which opens the file with its default viewer and hands
+it the fragment (JupyterLab 4.6 first asks "Run Command?", the chat being untrusted
+content). What the fragment can say depends on that viewer: the file editor takes
+``#line=N`` (0-based) and puts the cursor on that line; the Markdown preview, the default
+for ``.md``, only scrolls to a heading's id, so a Markdown citation lands on the section
+the passage belongs to (its last heading, spaces as ``-``, as JupyterLab's
+``createHeaderId`` makes them). The sanitizer keeps ``data-commandlinker-*`` on buttons
+(checked by the browser test). A cited file outside the Jupyter root cannot be opened
+there: its passage (already in the evidence) stays the preview, and the button list
+names it as not openable.
 """
 
 from __future__ import annotations
@@ -30,11 +35,23 @@ Locate = Callable[[Any], str | None]
 OPEN_COMMAND = "rendermime:handle-local-link"
 
 
-def citation_button(n: int, path: str, line: int, label: str) -> str:
-    """A button that opens ``path`` (relative to the Jupyter root) at ``line``."""
-    args = escape(json.dumps({"path": path, "id": f"#line={max(line - 1, 0)}"}), quote=True)
+MARKDOWN = (".md", ".markdown")
+
+
+def fragment(path: str, line: int, heading: str = "") -> tuple[str, str]:
+    """(the fragment that opens ``path`` at the passage, what it points at, for the tooltip)."""
+    if path.lower().endswith(MARKDOWN) and heading:
+        section = heading.split(" > ")[-1].strip()
+        return "#" + section.replace(" ", "-"), f"section {section}"
+    return f"#line={max(line - 1, 0)}", f"line {line}"
+
+
+def citation_button(n: int, path: str, line: int, label: str, heading: str = "") -> str:
+    """A button that opens ``path`` (relative to the Jupyter root) at the passage."""
+    frag, where = fragment(path, line, heading)
+    args = escape(json.dumps({"path": path, "id": frag}, ensure_ascii=False), quote=True)
     return (f'<button class="studio-cite jp-Button" data-commandlinker-command="{OPEN_COMMAND}" '
-            f'data-commandlinker-args="{args}" title="open {escape(path, quote=True)} at line {line}">'
+            f'data-commandlinker-args="{args}" title="open {escape(path, quote=True)} at {escape(where)}">'
             f"[{n}] {escape(label)}</button>")
 
 
@@ -53,7 +70,7 @@ def citations(view: Any, locate: Locate) -> str:
             items.append(f"<span class='studio-cite-off' title='outside the Jupyter root: the passage above is "
                          f"the preview'>[{p.n}] {escape(label)}</span>")
         else:
-            items.append(citation_button(p.n, where, p.start_line, label))
+            items.append(citation_button(p.n, where, p.start_line, label, p.heading))
     return ("<div class='studio-citations'>" + " ".join(items) + "</div>") if items else ""
 
 
@@ -67,4 +84,4 @@ def message(view: Any, locate: Locate, *, note: str = "") -> str:
     return "\n\n".join(out)
 
 
-__all__ = ["OPEN_COMMAND", "citation_button", "citations", "message"]
+__all__ = ["OPEN_COMMAND", "citation_button", "citations", "fragment", "message"]

@@ -96,3 +96,22 @@ def test_attachment_pieces_come_first_and_keep_their_label(studio: Any) -> None:
                       attachments=(Attachment("nb.ipynb:C3", "total = sum(range(10))"),))
     pieces = turn.response.evidence.pieces
     assert (pieces[0].n, pieces[0].ref, pieces[0].text) == (1, "nb.ipynb:C3", "total = sum(range(10))")
+
+
+def test_panel_explain_error_and_insert_code(shell: Any, studio: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio_nb.notebook import ChatPanel
+
+    failing = shell.run_cell("ratio = 1 / 0", store_history=True)
+    assert failing.error_in_exec is not None
+    panel = ChatPanel(studio, session="panel-ctx")
+    resp = panel.explain_error().result(timeout=300)
+    first = resp.evidence.pieces[0]
+    assert first.kind == "attachment" and first.ref == f"In[{failing.execution_count}]" and "1 / 0" in first.text
+    assert "ZeroDivisionError" in resp.question
+    inserted: list[str] = []
+    monkeypatch.setattr(shell, "set_next_input", lambda text, replace=False: inserted.append(text))
+    studio.set_session_variant(session_id="panel-ctx", user="local", setting="answer_mode", value="generative")
+    panel.send("print a greeting").result(timeout=300)
+    assert panel.insert_button.disabled is False
+    panel.insert_button.click()
+    assert inserted == ["print('hi')"] and "inserted" in panel.status.value

@@ -29,7 +29,7 @@ class JupyterServerProcess:
     (default: Jupyter's token login with a fresh token)."""
 
     def __init__(self, workdir: Path, data_dir: Path, max_tokens: int = 24, extra: dict[str, Any] | None = None,
-                 identity_provider: str | None = None):
+                 identity_provider: str | None = None, module: str = "tests.jupyter.serve"):
         self.workdir = Path(workdir)
         self.port: int | None = None
         self.url: str | None = None
@@ -42,6 +42,7 @@ class JupyterServerProcess:
             server["identity_provider_class"] = identity_provider
         self.config = {"ServerApp": server, "IdentityProvider": {"token": self.token}, "StudioExtension": studio}
         self.proc: subprocess.Popen | None = None
+        self.module = module  # tests.notebook.serve_lab: JupyterLab itself
 
     def start(self) -> "JupyterServerProcess":
         """Start the server; returns once it listens (models still warm up in the background)."""
@@ -53,7 +54,7 @@ class JupyterServerProcess:
                    JUPYTER_CONFIG_DIR=str(self.workdir / "config"), JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         self.log = open(self.workdir / "server.log", "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.jupyter.serve", f"--config={cfg}"],
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, f"--config={cfg}"],
                                      cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
         for line in self.proc.stdout:  # blocks until the server listens (or exits)
             if line.startswith("STUDIO_TEST_PORT "):

@@ -35,8 +35,25 @@ async def test_learn_then_ask_streams_evidence_then_synthesis_with_citation_butt
         assert "docs/environments.md:L" in body
         cites = buttons(body)
         assert cites and all(c["path"] == "alice/docs/environments.md" for c in cites)
-        assert all(re.fullmatch(r"#line=\d+", c["id"]) for c in cites)
+        # Markdown opens in its preview, which scrolls to a heading: the cited sections
+        assert {"#RemoteEnvironment", "#LocalEnvironment"} <= {c["id"] for c in cites}
         assert alice.updates[final["id"]] >= 3  # placeholder, evidence, synthesis: it streamed
+    finally:
+        await alice.close()
+
+
+async def test_code_citation_opens_the_editor_at_the_line(chat_server: Any) -> None:
+    alice = await ChatClient.connect(chat_server.port, "code.chat", "alice")
+    try:
+        await alice.send("/learn docs")
+        await alice.reply("Learned **docs**")
+        await alice.send("how does build_zebra_pipeline double the striped packets?")
+        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
+        py = [c for c in buttons(final["body"]) if c["path"] == "alice/docs/zebra_pipeline.py"]
+        assert py, final["body"]
+        line = int(py[0]["id"].removeprefix("#line=")) + 1  # the editor's fragment is 0-based
+        cited = re.search(r"zebra_pipeline\.py:L(\d+)-L(\d+)", final["body"])
+        assert cited and int(cited.group(1)) == line
     finally:
         await alice.close()
 
