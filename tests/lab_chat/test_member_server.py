@@ -139,3 +139,16 @@ async def test_mode_and_trace_commands(chat_server: Any) -> None:
         assert "llm_inference" not in trace["body"]  # extractive: no model ran
     finally:
         await alice.close()
+
+
+async def test_a_notebook_attached_whole_is_each_of_its_cells(chat_server: Any) -> None:
+    alice = await ChatClient.connect(chat_server.port, "whole.chat", "alice")
+    try:
+        await alice.send("what does the total add up to?", attachments=[{"type": "file", "value": "alice/nb.ipynb"}])
+        final = await alice.wait_for(lambda m: m.get("sender") == BOT and ("<sub>" in (m.get("body") or "")
+                                                                          or "**error**" in (m.get("body") or "")))
+        body = final["body"]
+        assert "**error**" not in body, body
+        assert [f"nb.ipynb:C{i}" for i in (1, 2, 3)] == re.findall(r"nb\.ipynb:C\d", body)[:3]
+    finally:
+        await alice.close()
