@@ -221,7 +221,11 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         t0 = time.perf_counter()
         from jupyter_ext.lab_chat.wiring import start as start_chat_member
 
-        self.chat_members = start_chat_member(self)
+        try:
+            self.chat_members = start_chat_member(self)
+        except Exception:  # the chat member is an add-on: the server, the page and the API stay up without it
+            self.chat_members = None
+            self.log.exception("Studio could not join JupyterLab's chat; StudioExtension.chat_member='off' hides this")
         self.chat_member_s = time.perf_counter() - t0
         self.log.info("Studio extension loaded in %.1f ms; pipeline warming up in the background; page: %sstudio/",
                       1000 * getattr(self, "load_s", 0.0), serverapp.connection_url)

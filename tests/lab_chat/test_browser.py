@@ -65,8 +65,12 @@ def open_new_chat(page: Any) -> None:
     page.wait_for_selector("textarea")
 
 
-def say(page: Any, text: str) -> None:
-    box = page.locator("textarea").first
+#: the chat in JupyterLab's main area (a .chat file opened there), not the one in the sidebar
+MAIN = "#jp-main-dock-panel "
+
+
+def say(page: Any, text: str, within: str = "") -> None:
+    box = page.locator(within + "textarea").first
     box.click()
     box.fill(text)
     page.keyboard.press("Enter")
@@ -76,13 +80,17 @@ def last_answer(page: Any) -> Any:
     return page.locator(".jp-chat-message").last
 
 
-def wait_answer(page: Any, containing: str, timeout_s: float = 600) -> str:
+def wait_answer(page: Any, containing: str, timeout_s: float = 420, within: str = "") -> str:
     """The text of the last Studio message, once it contains ``containing``."""
-    page.wait_for_function(
-        """(needle) => { const ms = [...document.querySelectorAll('.jp-chat-message')];
-                         const m = ms[ms.length - 1]; return m && m.innerHTML.includes(needle); }""",
-        arg=containing, timeout=timeout_s * 1000, polling=250)
-    return last_answer(page).inner_text()
+    try:
+        page.wait_for_function(
+            """([needle, within]) => { const ms = [...document.querySelectorAll(within + '.jp-chat-message')];
+                             const m = ms[ms.length - 1]; return m && m.innerHTML.includes(needle); }""",
+            arg=[containing, within], timeout=timeout_s * 1000, polling=250)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "lab_chat_failed.png"))  # what the user saw instead
+        raise
+    return page.locator(within + ".jp-chat-message").last.inner_text()
 
 
 def accept_run_command(page: Any) -> None:
@@ -171,3 +179,53 @@ def test_stop_a_long_answer(page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "lab_chat_stopped.png"))
     say(page, "@Studio /mode grounded")
     wait_answer(page, "now answers in <code>grounded")
+
+
+FINISHED = """(within) => [...document.querySelectorAll(within + '.jp-chat-message')]
+                            .filter(m => m.innerHTML.includes('<sub>'))"""
+
+
+def answers(page: Any) -> list[str]:
+    """The text of every finished Studio answer in the main-area chat, oldest first."""
+    return page.evaluate(f"(w) => ({FINISHED})(w).map(m => m.innerText)", MAIN)
+
+
+def ask_and_wait(page: Any, text: str) -> str:
+    """Send ``text`` in the main-area chat and return the next finished answer that appears."""
+    before = len(answers(page))
+    say(page, text, MAIN)
+    page.wait_for_function(f"([w, n]) => ({FINISHED})(w).length > n", arg=[MAIN, before], timeout=420_000,
+                           polling=250)
+    return answers(page)[before]
+
+
+def test_two_users_in_one_shared_chat_each_see_only_their_private_domains(lab: JupyterServerProcess, page: Any) -> None:
+    (lab.workdir / "root" / "team.chat").write_text("{}")
+    contexts = []
+    try:
+        pages = {}
+        for user in ("alice", "bob"):  # two logins: two browser contexts, two cookies
+            ctx = page.context.browser.new_context(viewport={"width": 1100, "height": 900})
+            contexts.append(ctx)
+            pg = ctx.new_page()
+            pg.set_default_timeout(60_000)
+            pg.goto(f"{lab.url}lab/tree/team.chat?token={user}-token")
+            pg.wait_for_selector(MAIN + "textarea", timeout=120_000)
+            pages[user] = pg
+        alice, bob = pages["alice"], pages["bob"]
+        say(alice, "@Studio /learn secret", MAIN)
+        wait_answer(alice, "Learned", within=MAIN)
+        say(bob, "@Studio /learn secret --domain bob_secret", MAIN)
+        wait_answer(bob, "bob_secret", within=MAIN)
+        question = "@Studio which day is the quarterly llama report shipped?"
+        mine = ask_and_wait(alice, question)
+        assert "heron.md" in mine and "otter" not in mine.lower()
+        bob.wait_for_function(  # bob sees alice's answer too: it is a shared chat
+            f"([w, n]) => ({FINISHED})(w).length >= n", arg=[MAIN, len(answers(alice))])
+        theirs = ask_and_wait(bob, question)
+        assert "otter.md" in theirs and "heron" not in theirs.lower()
+        bob.screenshot(path=str(ARTIFACTS / "lab_chat_shared_bob.png"))
+        alice.screenshot(path=str(ARTIFACTS / "lab_chat_shared_alice.png"))
+    finally:
+        for ctx in contexts:
+            ctx.close()
