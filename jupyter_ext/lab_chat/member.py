@@ -164,6 +164,10 @@ class ChatMember:
 
         return find
 
+    def _finished(self, key: tuple[str, str], turn: Any) -> None:
+        if turn is not None and self.running.get(key) is turn:  # never a newer turn of the same key
+            del self.running[key]
+
     async def ask(self, chat: Any, message: Any, text: str, author: str) -> None:
         key = (chat.get_id(), author)
         if key in self.running:
@@ -177,6 +181,7 @@ class ChatMember:
         reply = self._post(chat, f"_{BOT_DISPLAY} is looking for evidence…_")
         self._writing(chat, reply)
         view = present.View(question=text)
+        turn = None
         try:
             pipe = await self.runtime.ready()
             atts = attachments.read(chat, message, self.root_dir)
@@ -186,6 +191,8 @@ class ChatMember:
             last = 0.0
             async for part in turn:
                 kind = view.add(part)
+                if kind == "response":  # the answer is whole: the next question may start while the turn winds down
+                    self._finished(key, turn)
                 now = time.monotonic()
                 if kind == "evidence" or (kind == "text" and now - last >= 1.0 / UPDATES_PER_SECOND):
                     last = now
@@ -199,7 +206,7 @@ class ChatMember:
             log.exception("answering in %s failed", chat.get_path())
             self._edit(chat, reply, f"**error**: {type(exc).__name__}: {exc}")
         finally:
-            self.running.pop(key, None)
+            self._finished(key, turn)
             release()
             self._writing(chat, None)
 
