@@ -44,6 +44,7 @@ BENCHES = [
     ("isolation", [], 300),
     ("llama_threads", ["--rounds", "2"], 300),
     ("under_load", ["--rounds", "3"], 1200),
+    ("chat_member", ["--rounds", "3"], 300),
 ]
 
 

@@ -110,6 +110,11 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         help="Shared (admin-ingested) knowledge domains every user may read. None: all of them. The "
         "bundled studio_nb_docs is always shared; each user's uploads are private to them either way.",
     )
+    chat_member = Enum(
+        ["auto", "native", "persona", "off"], default_value="auto", config=True,
+        help="Studio in JupyterLab's chat (jupyterlab-chat): 'auto' is a jupyter-ai persona when jupyter-ai's "
+        "persona manager is loaded, else answers @Studio itself; 'native'/'persona' force one; 'off' joins no chat.",
+    )
     workspace = Unicode(
         "", config=True,
         help="Folder the file tools (read_file, list_files) may read. Empty: ServerApp.root_dir. "
@@ -143,6 +148,13 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         the server's launch directory)."""
         if self.workspace:
             return os.path.expanduser(self.workspace)
+        return str(Path(self.serverapp.root_dir).expanduser().resolve())
+
+    def user_workspace(self, user: str) -> str:
+        """The folder ``user``'s ``/learn`` may read: the ``workspace`` trait with ``{user}``
+        filled in, else Jupyter's root_dir."""
+        if self.workspace:
+            return os.path.expanduser(self.workspace.replace("{user}", user))
         return str(Path(self.serverapp.root_dir).expanduser().resolve())
 
     def upload_root(self) -> str:
@@ -206,12 +218,23 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         if self.warm_up_on_start:
             self.runtime.start()
+        t0 = time.perf_counter()
+        from jupyter_ext.lab_chat.wiring import start as start_chat_member
+
+        try:
+            self.chat_members = start_chat_member(self)
+        except Exception:  # the chat member is an add-on: the server, the page and the API stay up without it
+            self.chat_members = None
+            self.log.exception("Studio could not join JupyterLab's chat; StudioExtension.chat_member='off' hides this")
+        self.chat_member_s = time.perf_counter() - t0
         self.log.info("Studio extension loaded in %.1f ms; pipeline warming up in the background; page: %sstudio/",
                       1000 * getattr(self, "load_s", 0.0), serverapp.connection_url)
 
     async def stop_extension(self) -> None:
         import asyncio
 
+        if getattr(self, "chat_members", None) is not None:
+            self.chat_members.close()
         self.settings["studio_ingest_jobs"].close()  # running ingests stop at their next checkpoint
         await asyncio.to_thread(self.runtime.close)
 

@@ -29,6 +29,15 @@ def _rid() -> str:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A cell or file the user attached to a question: part of the question, cited as
+    ``label`` (``nb.ipynb:C3``, ``src/util.py``) in the evidence."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class UserMessage:
     content: str
     session_id: str = "default"
@@ -39,6 +48,10 @@ class UserMessage:
     domains: tuple[str, ...] | None = None
     history: tuple[dict[str, str], ...] = ()
     created_at: float = field(default_factory=time.time)
+    #: cells and files attached to the question (evidence pieces of their own, cited by label)
+    attachments: tuple[Attachment, ...] = ()
+    #: what retrieval searches for when it is not the question itself (an error's names)
+    search: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,12 +119,14 @@ class EvidencePiece:
     end_line: int = 0
     heading: str = ""
     score: float = 0.0
-    kind: str = "passage"  # "passage" | "tool"
+    kind: str = "passage"  # "passage" | "tool" | "attachment" (a cell or file attached to the question)
 
     @property
     def ref(self) -> str:
         if self.kind == "tool":
             return f"tool:{self.path}"
+        if self.kind == "attachment":
+            return self.path
         return f"{self.domain}/{self.path}:L{self.start_line}-L{self.end_line}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -320,7 +335,7 @@ def compose_answer(
 
 
 # ---------------------------------------------------------------------- JSON
-_MESSAGES = (UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
+_MESSAGES = (Attachment, UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
              ContextEnrichedMessage, LLMRequest, Usage, StreamChunk, Regenerate, Dropped, Response, TextDelta)
 
 

@@ -220,16 +220,20 @@ class StudioPipeline:
         request_id: str | None = None,
         domains: list[str] | tuple[str, ...] | None = None,
         priority: int = 0,
+        attachments: tuple[Any, ...] | list[Any] = (),
+        search: str = "",
     ) -> Turn:
         """Start answering ``text`` and return its Turn at once (see ``studio_nb/turn.py``).
 
         The turn runs on studio-nb's background loop; iterate it (sync or async) to
         stream its parts, ``turn.text()`` to wait, ``turn.stop()`` to cancel.
+        ``attachments`` (``messages.Attachment``: a cell or file) are part of the question,
+        cited by label; ``search`` is what retrieval looks for when not the question itself.
         """
         rid = request_id or new_request_id()
         msg = UserMessage(
             text, session_id=session_id, request_id=rid, user=user, priority=priority,
-            domains=tuple(domains) if domains else None,
+            domains=tuple(domains) if domains else None, attachments=tuple(attachments), search=search,
         )
         turn = Turn(text, session_id=session_id, request_id=rid, user=user)
         return self.start_turn(turn, msg, self.context_for(turn, priority=priority))

@@ -31,13 +31,14 @@ from IPython.display import display
 from traitlets import Bool, Dict, Float, Unicode
 
 from studio_nb.errors import StudioError, UnknownSessionError
+from studio_nb.notebook.context import current_cell, explain_error_request, insert_code
 from studio_nb.notebook.interpolate import interpolate, prompt_namespace
 from studio_nb.notebook.kernel_pipe import kernel_pipeline
 from studio_nb import present
 from studio_nb.notebook.throttle import Throttle
 
 FORMATS = ("markdown", "text", "code", "json")
-_FLAGS = {"-v", "--verbose", "--no-stream", "--raw"}
+_FLAGS = {"-v", "--verbose", "--no-stream", "--raw", "--explain-error", "--code", "-i", "--insert"}
 _VALUED = {"-s", "--session", "-d", "--domain", "-f", "--format"}
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
 CURSOR = present.CURSOR
@@ -47,6 +48,9 @@ HELP = """\
 %%sage_chat [options]          the cell body is the question
 options: -s/--session ID  -d/--domain D (repeatable)  -f/--format markdown|text|code|json
          --no-stream  -v/--verbose (per-operator trace)  --raw (no {var} interpolation)
+         --explain-error   ask about the last traceback; the failing cell is attached, cited In[N]
+         --code (cell magic)  the cell body is code attached as context; the line is the question
+         -i/--insert       put the answer's code block into a new cell below
 {name}, {In[-2]}, {Out[3]}, {Err} are filled from your namespace ({Err}: last traceback)
 subcommands:
   %sage_chat reset               clear the session's memory
@@ -161,6 +165,10 @@ class StudioMagics(Magics):
     @argument("--no-stream", action="store_true", help="show the answer only when it is complete")
     @argument("-v", "--verbose", action="store_true", help="show the per-operator steps with timings")
     @argument("--raw", action="store_true", help="send the text as is, without {var} interpolation")
+    @argument("--explain-error", action="store_true",
+              help="ask about the last traceback, with the failing cell's code attached")
+    @argument("--code", action="store_true", help="%%%%sage_chat only: the cell body is code to ask about")
+    @argument("-i", "--insert", action="store_true", help="insert the answer's code block as a new cell below")
     @argument("text", nargs="*", help="the question, or a subcommand (see `%%sage_chat help`)")
     @no_var_expand  # IPython would eval `{expr}` / `$name` in the line; we interpolate safely ourselves
     @line_cell_magic
@@ -169,8 +177,16 @@ class StudioMagics(Magics):
         opts, rest = split_options(line)
         args = parse_argstring(self.sage_chat, " ".join(opts))
         session = args.session or self.session
-        if cell is None and _is_subcommand(rest.split()):
+        if cell is None and _is_subcommand(rest.split()) and not args.explain_error:
             return self._subcommand(rest.split(), session)
+        if args.explain_error:
+            return self._explain_error(rest, session, args)
+        attachments: tuple[Any, ...] = ()
+        if args.code:
+            if cell is None or not cell.strip():
+                raise UsageError("--code takes the cell's code: use it as `%%sage_chat --code QUESTION`")
+            attachments, cell = (current_cell(self.shell, cell),), None
+            rest = rest or "What does this code do, and is anything wrong with it?"
         question = "\n".join(part for part in (rest, cell or "") if part.strip()).strip()
         if not question:
             if args.session:
@@ -180,11 +196,18 @@ class StudioMagics(Magics):
             raise UsageError("nothing to ask: `%sage_chat QUESTION` (or `%sage_chat help`)")
         if not args.raw:
             question = interpolate(question, prompt_namespace(self.shell.user_ns))
-        self._ask(question, session, args)
+        self._ask(question, session, args, attachments=attachments)
         return None
 
+    def _explain_error(self, extra: str, session: str, args: Any) -> None:
+        request = explain_error_request(self.shell, extra)
+        if request is None:
+            raise UsageError("no error to explain yet: run the failing cell first, then `%sage_chat --explain-error`")
+        self._ask(request.question, session, args, attachments=request.attachments, search=request.search)
+
     # ------------------------------------------------------------------ asking
-    def _ask(self, question: str, session: str, args: Any) -> None:
+    def _ask(self, question: str, session: str, args: Any, *, attachments: tuple[Any, ...] = (),
+             search: str = "") -> None:
         pipe = self.pipe
         if pipe is not self._warmed:  # first question: load models with progress bars, not silently
             pipe.warm_up(progress=True)  # idempotent, and quick when already warm
@@ -193,7 +216,8 @@ class StudioMagics(Magics):
         live = not args.no_stream and fmt != "json"
         throttle = Throttle(self.updates_per_second)
         domains = tuple(d for ds in args.domain for d in ds.split(",") if d) if args.domain else None
-        turn = pipe.ask(question, session_id=session, user=self.user, domains=domains)
+        turn = pipe.ask(question, session_id=session, user=self.user, domains=domains,
+                        attachments=attachments, search=search)
         view = turn.view  # the turn's one live view: the parts below only say when to redraw
         handle = display(_bundle(view, fmt, verbose), raw=True, display_id=True) if live else None
         try:
@@ -220,6 +244,8 @@ class StudioMagics(Magics):
             display(final, raw=True)
         if fmt == "code":
             self.shell.set_next_input(extract_code(resp.text), replace=False)
+        elif getattr(args, "insert", False) and not insert_code(self.shell, resp.text):
+            print("(the answer has no code block to insert)")
 
     # ------------------------------------------------------------------ subcommands
     def _subcommand(self, words: list[str], session: str) -> None:

@@ -76,15 +76,24 @@ class ChatPanel(widgets.VBox):
         )
         self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.explain_button = widgets.Button(
+            description="Explain error", icon="bug", tooltip="ask about the last traceback, with the failing cell"
+        )
+        self.insert_button = widgets.Button(
+            description="Insert code", icon="plus", disabled=True,
+            tooltip="put the answer's code block into a new cell below (shown when the kernel next replies)",
+        )
 
         self.send_button.on_click(lambda _b: self.send())
         self.stop_button.on_click(lambda _b: self.stop())
         self.clear_button.on_click(lambda _b: self.clear())
+        self.explain_button.on_click(lambda _b: self.explain_error())
+        self.insert_button.on_click(lambda _b: self.insert_code())
         self.session_picker.observe(self._on_session, names="value")
 
         super().__init__(
             children=[
-                widgets.HBox([self.session_picker, self.clear_button]),
+                widgets.HBox([self.session_picker, self.clear_button, self.explain_button, self.insert_button]),
                 self.answer,
                 self.sources,
                 self.steps,
@@ -130,10 +139,12 @@ class ChatPanel(widgets.VBox):
         return names
 
     # ------------------------------------------------------------------ actions
-    def send(self, text: str | None = None) -> concurrent.futures.Future:
+    def send(self, text: str | None = None, *, attachments: tuple[Any, ...] = (),
+             search: str = "") -> concurrent.futures.Future:
         """Ask ``text`` (default: the input box) and return a future of the ``Response``.
 
         The answer streams into the panel meanwhile; ``future.result(timeout)`` waits.
+        ``attachments`` and ``search`` go to ``pipe.ask`` (cells attached as evidence).
         """
         text = self.input.value if text is None else text
         if not text.strip():
@@ -149,10 +160,34 @@ class ChatPanel(widgets.VBox):
         self.sources.value = self.steps.value = ""
         self._set_status("thinking", "thinking…")
         self.send_button.disabled, self.stop_button.disabled = True, False
-        self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user)
+        self.insert_button.disabled = True
+        self._turn_obj = pipe.ask(text, session_id=self.session, user=self.user, attachments=attachments,
+                                  search=search)
         self.state = self._turn_obj.view  # the turn's one live view; the panel only renders it
         self._future = asyncio.run_coroutine_threadsafe(self._follow(self._turn_obj), background_loop())
         return self._future
+
+    def explain_error(self) -> concurrent.futures.Future:
+        """Ask about the kernel's last traceback, the failing cell attached (as
+        ``%sage_chat --explain-error``)."""
+        from studio_nb.notebook.context import explain_error_request
+
+        request = explain_error_request(_shell())
+        if request is None:
+            self._set_status("error", "no error to explain yet: run the failing cell first")
+            raise ConfigError("no error to explain yet: run the failing cell first")
+        return self.send(request.question, attachments=request.attachments, search=request.search)
+
+    def insert_code(self) -> bool:
+        """Put the last answer's code block into a new cell below (IPython's
+        ``set_next_input``; the front end adds the cell with the kernel's next execute
+        reply). False when the answer has no code block."""
+        from studio_nb.notebook.context import insert_code
+
+        resp = self.response
+        done = resp is not None and insert_code(_shell(), resp.text)
+        self._set_status("done", "code inserted below" if done else "the answer has no code block to insert")
+        return done
 
     def stop(self) -> None:
         """Cancel the running turn (generation stops within a token); no-op when idle."""
@@ -222,6 +257,9 @@ class ChatPanel(widgets.VBox):
             self.sources.value = present.sources_html(state)
             resp = state.response
             self._set_status("done", f"done · intent {getattr(resp, 'intent', '')}")
+            from studio_nb.notebook.context import code_blocks
+
+            self.insert_button.disabled = not code_blocks(getattr(resp, "text", ""))
             self.refresh_sessions()  # a first turn creates the session in memory
             return resp
         except asyncio.CancelledError:
@@ -238,3 +276,12 @@ class ChatPanel(widgets.VBox):
         finally:
             self.send_button.disabled, self.stop_button.disabled = False, True
             self._idle.set()
+
+
+def _shell() -> Any:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise ConfigError("the ChatPanel's notebook actions need an IPython kernel")
+    return shell

@@ -100,10 +100,13 @@ class EvidenceOp(Operator):
         """The Evidence for ``msg``: tool results first, then the best passages."""
         original = msg.routed.original
         pieces: list[EvidencePiece] = []
+        for a in original.attachments:  # what the user attached is part of the question: shown first, as is
+            pieces.append(EvidencePiece(len(pieces) + 1, a.text, "attached", a.label, kind="attachment"))
+        attached = len(pieces)
         for t in msg.tool_results:
             text = state(t.name, t.arguments, t.result, t.error)
             pieces.append(EvidencePiece(len(pieces) + 1, text, "tool", t.name, kind="tool"))
-        if msg.documents and not pieces:
+        if msg.documents and len(pieces) == attached:
             floor = self.floor(msg.routed.intent, msg.routed.confidence)
             for sel in self.selector.select(msg.routed.content, msg.documents):
                 if sel.score < floor:

@@ -46,7 +46,7 @@ class KnowledgeRAGOp(Operator):
         return wanted or None
 
     async def process(self, msg: RoutedMessage) -> tuple[Source, ...]:
-        hits = await self.knowledge.asearch(msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode,
+        hits = await self.knowledge.asearch(msg.original.search or msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode,
                                             user=msg.original.user)
         return tuple(
             Source(

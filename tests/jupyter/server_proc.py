@@ -29,7 +29,7 @@ class JupyterServerProcess:
     (default: Jupyter's token login with a fresh token)."""
 
     def __init__(self, workdir: Path, data_dir: Path, max_tokens: int = 24, extra: dict[str, Any] | None = None,
-                 identity_provider: str | None = None):
+                 identity_provider: str | None = None, module: str = "tests.jupyter.serve"):
         self.workdir = Path(workdir)
         self.port: int | None = None
         self.url: str | None = None
@@ -42,6 +42,7 @@ class JupyterServerProcess:
             server["identity_provider_class"] = identity_provider
         self.config = {"ServerApp": server, "IdentityProvider": {"token": self.token}, "StudioExtension": studio}
         self.child: Child | None = None
+        self.module = module  # tests.notebook.serve_lab: JupyterLab itself
 
     def start(self) -> "JupyterServerProcess":
         """Start the server; returns once it listens (models still warm up in the background)."""
@@ -52,7 +53,7 @@ class JupyterServerProcess:
                    JUPYTER_CONFIG_PATH=str(REPO / "jupyter-config"),
                    JUPYTER_CONFIG_DIR=str(self.workdir / "config"), JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        self.child = Child([sys.executable, "-m", "tests.jupyter.serve", f"--config={cfg}"],
+        self.child = Child([sys.executable, "-m", self.module, f"--config={cfg}"],
                            log=self.workdir / "server.log", name="jupyter server", env=env, cwd=self.workdir,
                            announce="STUDIO_TEST_PORT ").start()
         self.port = int(self.child.announced)

@@ -6,9 +6,9 @@ inside the server process, and ``STUDIO_TEST_PORT <n>`` is printed once it liste
 
 from __future__ import annotations
 
-from jupyterlab.labapp import LabApp
+from tests.jupyter.serve import Port0ServerApp  # first: it keeps the IRI checker out, as `studio-nb serve` does
 
-from tests.jupyter.serve import Port0ServerApp
+from jupyterlab.labapp import LabApp  # noqa: E402
 
 
 class Port0LabApp(LabApp):

@@ -178,6 +178,21 @@ class KnowledgeManager:
         with self._lock:
             return frozenset(d.name for d in self._domains.values() if not self.can_read(d, user))
 
+    def locate(self, domain: str, source: str, user: str | None = None) -> Path | None:
+        """The file on disk a chunk's ``source`` came from (None: gone, or a domain ``user``
+        may not read) — what a citation opens."""
+        self.warm_up()
+        with self._lock:
+            dom = self._domains.get(domain)
+        if dom is None or not self.can_read(dom, user):
+            return None
+        for root in dom.store.roots():
+            base = Path(root)
+            candidate = base if base.is_file() and base.name == source else base / source
+            if candidate.is_file():
+                return candidate
+        return None
+
     def remove_domain(self, name: str, user: str | None = None, *, admin: bool = False) -> bool:
         """Delete a domain and its files; False when there was no such domain ``user`` can see."""
         _check_name(name)
