@@ -69,11 +69,22 @@ def open_new_chat(page: Any) -> None:
 MAIN = "#jp-main-dock-panel "
 
 
+#: per page: how many chat messages were on it once the last question was shown (the question included)
+_SENT: dict[int, int] = {}
+
+
 def say(page: Any, text: str, within: str = "") -> None:
+    """Send ``text`` and wait until the question is on the page, so that an answer is looked for
+    only after it (the previous answer's timings line must not count as this one's)."""
+    messages = page.locator(within + ".jp-chat-message")
+    before = messages.count()
     box = page.locator(within + "textarea").first
     box.click()
     box.fill(text)
     page.keyboard.press("Enter")
+    page.wait_for_function("([within, n]) => document.querySelectorAll(within + '.jp-chat-message').length > n",
+                           arg=[within, before], timeout=60_000, polling=100)
+    _SENT[id(page)] = before + 1  # the question's own message; the answer may already be there too
 
 
 def last_answer(page: Any) -> Any:
@@ -81,12 +92,12 @@ def last_answer(page: Any) -> Any:
 
 
 def wait_answer(page: Any, containing: str, timeout_s: float = 420, within: str = "") -> str:
-    """The text of the last Studio message, once it contains ``containing``."""
+    """The text of the last Studio message after the last question, once it contains ``containing``."""
     try:
         page.wait_for_function(
-            """([needle, within]) => { const ms = [...document.querySelectorAll(within + '.jp-chat-message')];
-                             const m = ms[ms.length - 1]; return m && m.innerHTML.includes(needle); }""",
-            arg=[containing, within], timeout=timeout_s * 1000, polling=250)
+            """([needle, within, sent]) => { const ms = [...document.querySelectorAll(within + '.jp-chat-message')];
+                             const m = ms[ms.length - 1]; return ms.length > sent && m.innerHTML.includes(needle); }""",
+            arg=[containing, within, _SENT.get(id(page), 0)], timeout=timeout_s * 1000, polling=250)
     except Exception:
         page.screenshot(path=str(ARTIFACTS / "lab_chat_failed.png"))  # what the user saw instead
         raise

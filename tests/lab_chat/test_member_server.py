@@ -30,14 +30,22 @@ async def test_learn_then_ask_streams_evidence_then_synthesis_with_citation_butt
         await alice.send("SAGE 的 LocalEnvironment 和 RemoteEnvironment 有什么区别？")
         final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
         body = final["body"]
-        synthesis = body.find("**回答**") if "**回答**" in body else body.find("已删除，无依据")  # kept or dropped
-        assert 0 <= body.index("**依据**") < synthesis  # evidence first, then the checked synthesis
+        # a Chinese question gets the cited evidence as its answer (synthesis_languages: en by default)
+        assert body.index("**依据**") == 0 and "**回答**" not in body
         assert "docs/environments.md:L" in body
         cites = buttons(body)
         assert cites and all(c["path"] == "alice/docs/environments.md" for c in cites)
         # Markdown opens in its preview, which scrolls to a heading: the cited sections
         assert {"#RemoteEnvironment", "#LocalEnvironment"} <= {c["id"] for c in cites}
-        assert alice.updates[final["id"]] >= 3  # placeholder, evidence, synthesis: it streamed
+        assert alice.updates[final["id"]] >= 2  # the placeholder, then the evidence: it streamed
+        # an English question: the model's checked synthesis (kept or dropped) streams in under the evidence
+        await alice.send("What does a RemoteEnvironment run on?")
+        english = await alice.wait_for(lambda m: m.get("sender") == BOT and m["id"] != final["id"]
+                                       and "<sub>" in (m.get("body") or ""))
+        body = english["body"]
+        synthesis = body.find("**Answer**") if "**Answer**" in body else body.find("dropped as unsupported")
+        assert 0 <= body.index("**Evidence**") < synthesis
+        assert alice.updates[english["id"]] >= 3  # placeholder, evidence, synthesis
     finally:
         await alice.close()
 
