@@ -234,16 +234,28 @@ async def measure(args, work: Path) -> dict:
     return res
 
 
+def _median(times: list[float]) -> float:
+    """The median over the rounds whose answer had a model token (an answer that is its evidence
+    alone, e.g. nothing found, has none: NaN, which would make statistics.median meaningless)."""
+    answered = [t for t in times if t == t]
+    return statistics.median(answered) if answered else float("nan")
+
+
+def _counted(times: list[float]) -> str:
+    answered = sum(1 for t in times if t == t)
+    return f"median of {answered}" + ("" if answered == len(times) else f" answered with a token, of {len(times)}")
+
+
 def entries(res: dict) -> list[dict]:
     from figures import figure
 
-    quiet = statistics.median(res["quiet"])
-    out = [figure("under_load_alice_ttft_quiet", quiet, "ms", note=f"median of {len(res['quiet'])}")]
+    quiet = _median(res["quiet"])
+    out = [figure("under_load_alice_ttft_quiet", quiet, "ms", note=_counted(res["quiet"]))]
     for key, label in (("flood", "bob floods 4 sockets"), ("upload", "bob uploads 200 MB (and one without token)"),
                        ("bomb", "bob ingests a 1,000-page PDF bomb"),
                        ("long", f"bob generates {res['max_tokens']} tokens (replay with lifted params refused)")):
-        out.append(figure(f"under_load_alice_ttft_{key}", statistics.median(res[key]), "ms", baseline=quiet,
-                          goal="ratio <= 2", note=label))
+        out.append(figure(f"under_load_alice_ttft_{key}", _median(res[key]), "ms", baseline=quiet,
+                          goal="ratio <= 2", note=f"{label}; {_counted(res[key])}"))
     out.append(figure("under_load_upload_rss_peak", res["upload_rss_peak_over_idle_mb"], "MB", goal="<= 50",
                       note=f"server RSS peak over idle during two 200 MB uploads (status {res['upload_status']})"))
     return out
