@@ -58,9 +58,11 @@ class ChatClient:
                     return m
         return await asyncio.wait_for(loop(), timeout)
 
-    async def reply(self, containing: str, timeout: float = 300) -> dict[str, Any]:
-        """Studio's message whose body contains ``containing``."""
-        return await self.wait_for(lambda m: m.get("sender") == BOT and containing in (m.get("body") or ""), timeout)
+    async def reply(self, containing: str, timeout: float = 300, *, other_than: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Studio's message whose body contains ``containing`` (``"<sub>"``: a finished answer's timings
+        line), other than the messages whose ids are in ``other_than``."""
+        return await self.wait_for(lambda m: m.get("sender") == BOT and m["id"] not in other_than
+                                   and containing in (m.get("body") or ""), timeout)
 
     async def close(self) -> None:
         await self.ws.close()

@@ -28,7 +28,7 @@ async def test_learn_then_ask_streams_evidence_then_synthesis_with_citation_butt
         assert "private to you" in done["body"]
         assert alice.updates[done["id"]] >= 2  # progress lines before the result
         await alice.send("SAGE 的 LocalEnvironment 和 RemoteEnvironment 有什么区别？")
-        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
+        final = await alice.reply("<sub>")
         body = final["body"]
         # a Chinese question gets the cited evidence as its answer (synthesis_languages: en by default)
         assert body.index("**依据**") == 0 and "**回答**" not in body
@@ -40,8 +40,7 @@ async def test_learn_then_ask_streams_evidence_then_synthesis_with_citation_butt
         assert alice.updates[final["id"]] >= 2  # the placeholder, then the evidence: it streamed
         # an English question: the model's checked synthesis (kept or dropped) streams in under the evidence
         await alice.send("What does a RemoteEnvironment run on?")
-        english = await alice.wait_for(lambda m: m.get("sender") == BOT and m["id"] != final["id"]
-                                       and "<sub>" in (m.get("body") or ""))
+        english = await alice.reply("<sub>", other_than=(final["id"],))
         body = english["body"]
         synthesis = body.find("**Answer**") if "**Answer**" in body else body.find("dropped as unsupported")
         assert 0 <= body.index("**Evidence**") < synthesis
@@ -56,7 +55,7 @@ async def test_code_citation_opens_the_editor_at_the_line(chat_server: Any) -> N
         await alice.send("/learn docs")
         await alice.reply("Learned **docs**")
         await alice.send("how does build_zebra_pipeline double the striped packets?")
-        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
+        final = await alice.reply("<sub>")
         py = [c for c in buttons(final["body"]) if c["path"] == "alice/docs/zebra_pipeline.py"]
         assert py, final["body"]
         line = int(py[0]["id"].removeprefix("#line=")) + 1  # the editor's fragment is 0-based
@@ -104,7 +103,7 @@ async def test_attached_cell_is_evidence_cited_by_cell(chat_server: Any) -> None
     try:
         att = {"type": "notebook", "value": "alice/nb.ipynb", "cells": [{"id": "c3", "input_type": "code"}]}
         await alice.send("what does this cell compute?", attachments=[att])
-        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
+        final = await alice.reply("<sub>")
         assert "**[1]** total = sum(range(10))  # C3 — `nb.ipynb:C3`" in final["body"]
     finally:
         await alice.close()
@@ -115,7 +114,7 @@ async def test_attachment_outside_the_root_is_not_read(chat_server: Any) -> None
     try:
         att = {"type": "file", "value": "../../../../etc/passwd"}
         await alice.send("what is in this file?", attachments=[att])
-        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>" in (m.get("body") or ""))
+        final = await alice.reply("<sub>")
         assert "root:" not in final["body"]
     finally:
         await alice.close()
@@ -140,7 +139,7 @@ async def test_mode_and_trace_commands(chat_server: Any) -> None:
         await alice.send("/mode extractive")
         await alice.reply("now answers in `extractive` mode")
         await alice.send("what is LocalEnvironment?")
-        final = await alice.wait_for(lambda m: m.get("sender") == BOT and "<sub>extractive" in (m.get("body") or ""))
+        final = await alice.reply("<sub>extractive")
         assert "**Answer**" not in final["body"] and "**回答**" not in final["body"]
         await alice.send("/trace")
         trace = await alice.reply("| `evidence` |")
