@@ -63,10 +63,30 @@ def test_a_list_item_keeps_its_lead_in():
     assert "three options" in picked[0].text and "seconds before a request fails" in picked[0].text
 
 
-def test_the_budget_is_spent_on_the_best_chunk_first_and_holds_in_total():
+def test_the_budget_goes_to_the_answer_first_and_holds_in_total():
     filler = Doc("\n".join(f"Unrelated note {i} about logging and colours of the console output." for i in range(20)))
-    selector = EvidenceSelector(max_chars=600, first_chars=400, piece_chars=150)
+    selector = EvidenceSelector(max_chars=300)
     picked = selector.select("How long does autostop=True wait before stopping the job?", [filler, AUTOSTOP])
-    assert picked[0].text.startswith("Submit the job") or "5 minutes" in picked[0].text
-    assert sum(len(p.text) + 5 for p in picked) <= 600
-    assert len(picked) <= selector.max_pieces
+    assert "5 minutes" in picked[0].text and picked[0].doc == 1
+    assert sum(len(p.text) + 5 for p in picked) <= 300
+    assert all("Unrelated note" not in p.text for p in picked)  # shares nothing with the question
+
+
+def test_units_left_out_between_two_taken_ones_are_marked():
+    doc = Doc("\n\n".join([
+        "The gateway listens on port 8080 by default.",
+        "Its logo is blue and was drawn in 2019 by the design team for the launch.",
+        "Colours of the console are configurable in the theme file of the terminal.",
+        "To change the port of the gateway, set `port` in gateway.yaml.",
+    ]))
+    (first,) = EvidenceSelector(follow=0.0).select("Which port does the gateway listen on, and how do I change the port?", [doc])
+    assert first.text.startswith("The gateway listens on port 8080")
+    assert "… To change the port" in first.text and "logo" not in first.text
+    assert (first.start_line, first.end_line) == (1, 7)
+
+
+def test_import_lines_are_evidence_only_when_the_question_asks_where_from():
+    question = "How does a SourceFunction signal the end of its data?"
+    assert "import" not in "".join(p.text for p in EvidenceSelector().select(question, [SOURCE]))
+    picked = EvidenceSelector().select("Which module do I import SourceFunction from?", [SOURCE])
+    assert "from sage.core.api.function.source_function import SourceFunction" in picked[0].text

@@ -85,3 +85,32 @@ def test_a_sentence_copied_into_several_files_is_shown_once():
     picked = EvidenceSelector(max_chars=600).select("What is a ParallelGroup?", docs)
     shown = " ".join(p.text for p in picked).lower()
     assert shown.count("runs independent branches") == 1
+
+
+SECTIONS = """## Deployment
+
+### Install
+
+```bash
+pip install gateway-server
+```
+
+### Health check
+
+```bash
+curl http://localhost:9000/ping
+```"""
+
+
+def test_a_unit_knows_the_heading_above_it_inside_its_chunk():
+    units = split_units(SECTIONS, 10)
+    curl = next(u for u in units if "curl" in u.text)
+    assert curl.section == "Health check" and curl.start_line == 21
+    assert next(u for u in units if "pip install" in u.text).section == "Install"
+
+
+def test_the_heading_inside_a_chunk_leads_to_the_lines_under_it():
+    """The chunk's own heading names its first section only ("Deployment > Install")."""
+    doc = Doc(SECTIONS, heading="Deployment > Install")
+    picked = EvidenceSelector().select("How do I run the health check?", [doc])
+    assert "curl http://localhost:9000/ping" in picked[0].text

@@ -19,7 +19,7 @@ Rules, in order:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -53,6 +53,9 @@ class Unit:
     #: what gives the unit its meaning when read alone: a table row's header row, the
     #: lead-in line of a list item ("Options:"). Scored with the unit, shown with a table row.
     context: str = ""
+    #: the heading above the unit inside its chunk ("健康检查" for the ``curl …/health`` line
+    #: under "### 健康检查"): a chunk's own heading names only its first section
+    section: str = ""
 
 
 def _clean(line: str) -> str:
@@ -118,6 +121,14 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
     fence: str | None = None
     table_header = ""  # the first row of the table being read
     lead_in = ""  # the last line that introduced a list ("Options:")
+    section = ""  # the last heading read
+    start = 0  # units before this index get ``section`` when the next heading comes
+
+    def label() -> None:
+        nonlocal start
+        if section:
+            units[start:] = [replace(u, section=section) for u in units[start:]]
+        start = len(units)
 
     def flush_paragraph() -> None:
         if paragraph:
@@ -154,6 +165,8 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
         if _HEADING.match(raw) or _TABLE_RULE.match(raw) or set(line) <= set("-=*_|:# "):
             flush_paragraph()
             if _HEADING.match(raw):
+                label()
+                section = line.lstrip("#").strip()
                 table_header = lead_in = ""
             continue
         if "|" in line and (line.startswith("|") or line.count("|") >= 2):
@@ -184,4 +197,5 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
     flush_paragraph()
     if code:  # an unclosed fence (a chunk cut inside a code block)
         flush_code()
+    label()
     return units
