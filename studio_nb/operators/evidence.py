@@ -54,8 +54,10 @@ def language(text: str) -> str:
 def nothing_found(msg: ContextEnrichedMessage) -> str:
     """"Nothing found", plainly, with the domains that were searched, in the asker's language."""
     searched = sorted(set(msg.routed.knowledge_domains) | {d.domain for d in msg.documents})
-    where = ", ".join(searched) or "the knowledge base"
-    if is_chinese(msg.routed.content):
+    zh = is_chinese(msg.routed.content)
+    # no domain named by the router: every domain the user can read was searched
+    where = ", ".join(searched) or ("你可读的全部知识库" if zh else "every knowledge domain you can read")
+    if zh:
         return f"所选知识库（{where}）中没有回答这个问题的内容。"
     return f"Nothing in the selected knowledge ({where}) answers this."
 

@@ -13,9 +13,9 @@ NO_RETRIEVAL = (Intent.GENERAL_CHAT.value, Intent.SYSTEM_OPERATION.value)
 class KnowledgeRAGOp(Operator):
     """Hybrid (dense + BM25) search over the routed domains, across domains concurrently.
 
-    Domains the router suggests but nobody has ingested are ignored; when none of the
-    suggested domains exists, every ingested domain is searched, so a fresh install
-    still answers from the bundled documentation.
+    Domains the router suggests but nobody has ingested are ignored; when it suggests none
+    (a question that names no domain) or none of them exists, every domain the user can
+    read is searched, so a fresh install still answers from the bundled documentation.
 
     Retrieval is skipped only when the router is sure a message needs none (chit-chat, a
     tool request) *and* the message names nothing the indexed documents talk about: an

@@ -77,7 +77,7 @@ def test_chinese_shifts_weight_towards_keywords(classifiers):
 
 def test_domains_follow_the_intent(classifiers):
     clf = classifiers["hybrid"]
-    assert clf.classify("What is a ParallelGroup?").domains == ("sage_docs",)
+    assert clf.classify("What is a ParallelGroup?").domains == ()  # names no domain: all readable ones
     assert clf.classify("Write a map function that squares numbers").domains[:2] == ("examples", "sage_docs")
     assert clf.classify("如何写好论文的实验部分？").domains == ("research_guidance",)
     assert clf.classify("thanks!").domains == ()

@@ -23,7 +23,7 @@ def test_result_to_dict_is_json_shaped():
 @pytest.mark.parametrize(
     "text, intent, expected",
     [
-        ("what is a ParallelGroup?", Intent.KNOWLEDGE_QUERY, ("sage_docs",)),
+        ("what is a ParallelGroup?", Intent.KNOWLEDGE_QUERY, ()),  # no domain named: every readable one
         ("how do I write the related work of a paper?", Intent.KNOWLEDGE_QUERY, ("research_guidance",)),
         ("我上传的文件里写了什么？", Intent.KNOWLEDGE_QUERY, ("user_uploads",)),
         ("write a map function", Intent.SAGE_CODING, ("examples", "sage_docs")),
@@ -52,7 +52,10 @@ def test_add_domain_routes_by_name_and_keywords_and_validates():
 def test_restricted_domain_set_falls_back_to_what_exists():
     router = DomainRouter(["user_uploads", "papers"])
     assert router.names == ("user_uploads", "papers")
-    # sage_docs is not known here: a knowledge query without a match searches every known domain
-    assert router.route("what is an operator?", Intent.KNOWLEDGE_QUERY) == ("user_uploads", "papers")
+    # a knowledge query that names no domain is not restricted (every domain the user can read)
+    assert router.route("what is an operator?", Intent.KNOWLEDGE_QUERY) == ()
+    assert router.route("what do my papers say?", Intent.KNOWLEDGE_QUERY) == ("papers",)
+    # sage_docs and examples are not known here: a code question is not restricted either
+    assert router.route("write a map function", Intent.SAGE_CODING) == ()
     with pytest.raises(ConfigError):
         DomainRouter("sage_docs")

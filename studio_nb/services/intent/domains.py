@@ -30,9 +30,11 @@ DEFAULT_DOMAINS: Mapping[str, tuple[str, ...]] = {
                      "my document", "my documents", "上传", "我的文件", "我的笔记", "我的文档"),
 }
 
-# Where to look when no domain keyword fired, per intent (filtered to known domains).
+# Where to look when no domain keyword fired, per intent. () is every domain the user can
+# read: a question that names no domain may be about any of them ("what is hnswlib used
+# for?" is answered by the bundled docs, "hello SAGE-DB app" by the examples).
 FALLBACK = {
-    Intent.KNOWLEDGE_QUERY: ("sage_docs",),
+    Intent.KNOWLEDGE_QUERY: (),
     Intent.SAGE_CODING: ("examples", "sage_docs"),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_\-\u3400-\u9fff]{1,64}$")
@@ -90,14 +92,13 @@ class DomainRouter:
         return found
 
     def route(self, text: str, intent: Intent, matches: dict[str, list[str]] | None = None) -> tuple[str, ...]:
-        """Domains to search: none for chat/tools; matched ones, else the intent's fallback."""
+        """Domains to search: none for chat/tools; the matched ones, else the intent's fallback
+        (``()`` for a knowledge question: every domain the user can read, see KnowledgeRAGOp)."""
         if intent not in FALLBACK:
             return ()
         matches = self.matches(text) if matches is None else matches
-        fallback = tuple(d for d in FALLBACK[intent] if d in self._rules) or self.names
         chosen = list(matches)
         if intent is Intent.SAGE_CODING:  # code questions always look at the examples first
+            fallback = [d for d in FALLBACK[intent] if d in self._rules]
             chosen = [d for d in fallback if d not in chosen] + chosen
-        elif not chosen:
-            chosen = list(fallback)
         return tuple(chosen)
