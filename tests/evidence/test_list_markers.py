@@ -38,6 +38,8 @@ def test_numbered_items_of_the_bundled_docs_lose_their_number_and_keep_their_lin
         unit = units[no]
         assert unit.end_line == no
         assert lines[no - 1] == re.match(r"\d+\. ", lines[no - 1]).group(0) + unit.text  # only the marker went
+    # item 3 ends with ":" and leads in its own continuation, not items 4-9 (its siblings)
+    assert units[numbered[2]].lead_in and not any(units[no].context for no in numbered[3:])
     assert units[15].text.startswith("The `context` ParallelGroup runs three branches")
     assert units[13].text.startswith("`intent_router` (IntentRouterOp) classifies the intent")
 

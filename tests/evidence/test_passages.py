@@ -90,3 +90,27 @@ def test_import_lines_are_evidence_only_when_the_question_asks_where_from():
     assert "import" not in "".join(p.text for p in EvidenceSelector().select(question, [SOURCE]))
     picked = EvidenceSelector().select("Which module do I import SourceFunction from?", [SOURCE])
     assert "from sage.core.api.function.source_function import SourceFunction" in picked[0].text
+
+
+def test_a_code_run_is_cut_where_the_next_example_starts():
+    from studio_nb.services.evidence import split_units
+
+    code = "env.submit(autostop=True)\nenv.close()\nfrom sage.kv import KVService\nclass Store:\n    pass"
+    units = split_units(f"```python\n{code}\n```")
+    assert [u.text.split("\n")[0] for u in units] == ["env.submit(autostop=True)", "from sage.kv import KVService"]
+    assert (units[1].start_line, units[1].end_line) == (4, 6)
+
+
+def test_import_lines_joined_into_a_sentence_and_a_lone_table_header_are_not_evidence():
+    doc = Doc("""Start with:
+
+from sage.env import LocalEnvironment from sage.env import RemoteEnvironment
+
+| feature | LocalEnvironment | RemoteEnvironment |
+|---|---|---|
+| deployment | one machine | a Ray cluster |""")
+    picked = EvidenceSelector().select("How do LocalEnvironment and RemoteEnvironment differ in deployment?", [doc])
+    text = "\n".join(p.text for p in picked)
+    assert "import" not in text
+    assert text.count("feature | LocalEnvironment | RemoteEnvironment") == 1  # once, above its row
+    assert "deployment | one machine | a Ray cluster" in text

@@ -65,6 +65,7 @@ _NUMBER = re.compile(r"\d")
 _NAME_LIKE = re.compile(r"`|\w+[._]\w+|\w+\(\)|--?\w|[A-Z][a-z]+[A-Z]|^\s*(?:\$|sage|pip|python|\./|git|export)\b", re.M)
 #: a line that imports or only comments: a code unit of nothing else explains nothing
 _IMPORT_LINE = re.compile(r"\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]|#|$)")
+_IMPORTS = re.compile(r"(?:(?:from\s+[\w.]+\s+)?import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*\s*)+")
 #: longest unit text shown; longer ones are cut to the window where the question matches
 WINDOW = 240
 
@@ -140,6 +141,7 @@ class EvidenceSelector:
         dense_weight: float = 0.25,
         answer_type_bonus: float = 0.25,
         rank_weight: float = 0.2,
+        idf_floor: float = 0.5,
         code_penalty: float = 0.5,
         import_penalty: float = 0.3,
         chunk_weight: float = 0.3,
@@ -158,6 +160,7 @@ class EvidenceSelector:
         self.dense_weight = dense_weight
         self.answer_type_bonus = answer_type_bonus
         self.rank_weight = rank_weight
+        self.idf_floor = idf_floor
         self.code_penalty = code_penalty
         self.import_penalty = import_penalty
         self.chunk_weight = chunk_weight
@@ -186,6 +189,9 @@ class EvidenceSelector:
             for t in c.terms:
                 df[t] = df.get(t, 0) + 1
         idf = {t: math.log(1 + n / (1 + df.get(t, 0))) for t in q_terms}
+        if idf and self.idf_floor:  # a term every chunk has is the topic retrieval found, not noise
+            top = max(idf.values())
+            idf = {t: max(v, self.idf_floor * top) for t, v in idf.items()}
         total = sum(idf.values()) or 1.0
         head_terms = [set(terms(getattr(doc, "heading", "") or "")) for doc in documents]
         # how much of the question a whole chunk (with its heading) covers: a unit of a chunk
@@ -295,7 +301,12 @@ class EvidenceSelector:
 
         # import lines name things and explain nothing: shown only when the question asks where from
         imports_wanted = bool(_WANTS_IMPORT.search(question))
-        pool = [c for c in cands if c.score >= floor and (imports_wanted or not _imports_only(c.unit))]
+        # a table's header row alone says nothing; it is shown above any row of it that is taken
+        headers = {(c.doc, c.unit.context) for c in cands if " | " in c.unit.context}
+        pool = [
+            c for c in cands
+            if c.score >= floor and (imports_wanted or not _imports_only(c.unit)) and (c.doc, c.unit.text) not in headers
+        ]
         while pool and self.max_chars - used >= self.min_unit_chars:
             c = max(pool, key=gain)
             pool.remove(c)
@@ -331,8 +342,11 @@ class EvidenceSelector:
 
 
 def _imports_only(unit: Unit) -> bool:
-    """Code that only imports (or comments): it names things, it never explains them."""
-    return unit.kind == "code" and all(_IMPORT_LINE.match(line) for line in unit.text.split("\n"))
+    """Code that only imports (or comments): it names things, it never explains them. Also
+    import lines outside a fence, which a paragraph may have joined into one "sentence"."""
+    if unit.kind != "code":
+        return bool(_IMPORTS.fullmatch(unit.text.strip()))
+    return all(_IMPORT_LINE.match(line) for line in unit.text.split("\n"))
 
 
 def _said(c: Candidate) -> str:

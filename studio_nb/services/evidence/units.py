@@ -87,6 +87,26 @@ def _sentences(paragraph: list[tuple[int, str]]) -> list[Unit]:
     return out
 
 
+_TOP_LEVEL = re.compile(r"(?:from\s+[\w.]+\s+import|import\s|class\s|def\s|async\s+def\s|@)")
+
+
+def _code_units(run: list[tuple[int, str]], max_lines: int = MAX_CODE_LINES) -> list[Unit]:
+    """Units of consecutive code lines: cut where a new top-level import, class, function or
+    decorator starts (the next thought of the example) and at ``max_lines``."""
+    groups: list[list[tuple[int, str]]] = []
+    for no, line in run:
+        starts = bool(_TOP_LEVEL.match(line)) and groups and not _TOP_LEVEL.match(groups[-1][-1][1])
+        if not groups or starts:
+            groups.append([])
+        groups[-1].append((no, line))
+    return [
+        Unit("\n".join(line.rstrip() for _, line in group[i : i + max_lines]), group[i][0],
+             group[min(i + max_lines, len(group)) - 1][0], "code")
+        for group in groups
+        for i in range(0, len(group), max_lines)
+    ]
+
+
 def split_code(text: str, start_line: int = 1, max_lines: int = MAX_CODE_LINES) -> list[Unit]:
     """Units of source code: runs of non-blank lines (a statement group, a docstring), cut
     at ``max_lines``; the blank lines a programmer left are where the thoughts change."""
@@ -94,9 +114,7 @@ def split_code(text: str, start_line: int = 1, max_lines: int = MAX_CODE_LINES) 
     run: list[tuple[int, str]] = []
 
     def flush() -> None:
-        for i in range(0, len(run), max_lines):
-            part = run[i : i + max_lines]
-            units.append(Unit("\n".join(line.rstrip() for _, line in part), part[0][0], part[-1][0], "code"))
+        units.extend(_code_units(run, max_lines))
         run.clear()
 
     for offset, raw in enumerate(text.split("\n")):
@@ -121,6 +139,7 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
     fence: str | None = None
     table_header = ""  # the first row of the table being read
     lead_in = ""  # the last line that introduced a list ("Options:")
+    lead_indent = -1  # the indentation of the list item that is the lead-in (-1: not an item)
     section = ""  # the last heading read
     start = 0  # units before this index get ``section`` when the next heading comes
 
@@ -136,11 +155,7 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
             paragraph.clear()
 
     def flush_code() -> None:
-        body = [(no, line) for no, line in code if line.strip()]
-        for i in range(0, len(body), MAX_CODE_LINES):
-            run = body[i : i + MAX_CODE_LINES]
-            if run:
-                units.append(Unit("\n".join(line.rstrip() for _, line in run), run[0][0], run[-1][0], "code"))
+        units.extend(_code_units([(no, line) for no, line in code if line.strip()]))
         code.clear()
 
     for offset, raw in enumerate(lines):
@@ -183,15 +198,18 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
             if item:  # "3. The `context` ..." -> "The `context` ..." (also keeps "3." from reading as a sentence)
                 line = raw[item.end() :].strip()
             if units and units[-1].lead_in and units[-1].end_line >= no - 1:
-                lead_in = units[-1].text
+                lead_in, lead_indent = units[-1].text, -1
+            indent = len(raw) - len(raw.lstrip())
+            if item and indent <= lead_indent:  # a sibling of the item that led in, not one of its own
+                lead_in, lead_indent = "", -1
             is_lead = line.endswith((":", "：")) and not looks_like_code(line)
             kind = "code" if not item and looks_like_code(raw) else "line"
             if kind == "line" and len(_SENTENCE_END.split(line)) > 2:  # "一句。两句！" on one short line
                 units.extend(_sentences([(no, line)]))
             else:
                 units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if item else ""))
-            if is_lead:
-                lead_in = line
+            if is_lead:  # a list item that leads in leads its own sub-items only
+                lead_in, lead_indent = line, (indent if item else -1)
             continue
         paragraph.append((no, raw))
     flush_paragraph()
