@@ -114,3 +114,11 @@ from sage.env import LocalEnvironment from sage.env import RemoteEnvironment
     assert "import" not in text
     assert text.count("feature | LocalEnvironment | RemoteEnvironment") == 1  # once, above its row
     assert "deployment | one machine | a Ray cluster" in text
+
+
+def test_a_parenthesised_import_is_an_import_and_code_that_uses_it_is_not():
+    from studio_nb.services.evidence.selector import _imports_only
+    from studio_nb.services.evidence.units import Unit
+
+    assert _imports_only(Unit("import numpy as np\nfrom sage.vdb import (\n    FaissIndex,\n)", 1, 4, "code"))
+    assert not _imports_only(Unit("from sage.vdb import (FaissIndex,\n    Flat)\nindex = FaissIndex()", 1, 3, "code"))

@@ -66,6 +66,7 @@ _NAME_LIKE = re.compile(r"`|\w+[._]\w+|\w+\(\)|--?\w|[A-Z][a-z]+[A-Z]|^\s*(?:\$|
 #: a line that imports or only comments: a code unit of nothing else explains nothing
 _IMPORT_LINE = re.compile(r"\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]|#|$)")
 _IMPORTS = re.compile(r"(?:(?:from\s+[\w.]+\s+)?import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*\s*)+")
+_IMPORTED_NAMES = re.compile(r"(?<=import)\s*\([^()]*\)?\s*$", re.S)
 #: longest unit text shown; longer ones are cut to the window where the question matches
 WINDOW = 240
 
@@ -346,7 +347,8 @@ def _imports_only(unit: Unit) -> bool:
     import lines outside a fence, which a paragraph may have joined into one "sentence"."""
     if unit.kind != "code":
         return bool(_IMPORTS.fullmatch(unit.text.strip()))
-    return all(_IMPORT_LINE.match(line) for line in unit.text.split("\n"))
+    text = _IMPORTED_NAMES.sub(" x", unit.text)  # "import (\n    A,\n    B,\n)" is one import line
+    return all(_IMPORT_LINE.match(line) for line in text.split("\n"))
 
 
 def _said(c: Candidate) -> str:
