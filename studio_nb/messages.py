@@ -325,7 +325,8 @@ def compose_answer(
     if pieces and passages:
         parts.append("\n".join(f"[{p.n}] {p.text}" for p in pieces))
     if synthesis:
-        parts.append((("简而言之：" if zh else "In short: ") + synthesis) if pieces else synthesis)
+        label = ("简而言之：" if zh else "In short:") + ("\n" if synthesis.startswith("```") else ("" if zh else " "))
+        parts.append(label + synthesis if pieces else synthesis)
     if note and (passages or evidence is None or evidence.note != note):
         parts.append(note)
     cited = [p for p in pieces if p.kind != "tool"] if refs else []

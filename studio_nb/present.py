@@ -68,7 +68,8 @@ def markdown(obj: Any, *, steps: bool = False, timings: bool = True) -> str:
         label = ("**回答**" if zh else "**Answer**") if ev is not None and ev.pieces else ""
         cursor = "" if resp is not None else (f"\n\n_({view.note})_" if view.note else f" {CURSOR}")
         if synthesis or cursor.strip():
-            out.append(f"{label} {synthesis}{cursor}".strip())
+            sep = "\n" if synthesis.startswith("```") else " "  # a code block opens on its own line
+            out.append(f"{label}{sep}{synthesis}{cursor}".strip())
     if resp is not None:
         for d in resp.dropped:
             out.append(f"> ⚠ {'已删除，无依据' if zh else 'dropped as unsupported'}: ~~{d.text.strip()}~~ _({d.reason})_")

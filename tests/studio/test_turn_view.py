@@ -64,3 +64,14 @@ def test_the_debugger_is_composed_beside_the_pipeline(pipe: Any) -> None:
     assert pipe.debug.breakpoints == pipe.breakpoints == {"token_budget": ["a"]}
     pipe.clear_breakpoints()
     assert pipe.debug.breakpoints == {}
+
+
+def test_a_synthesis_that_is_a_code_block_opens_its_fence_on_its_own_line():
+    from studio_nb import present
+    from studio_nb.messages import Evidence, EvidencePiece, Response, compose_answer
+
+    evidence = Evidence((EvidencePiece(1, "env.submit(autostop=True)", "sage_docs", "env.md", 3, 3),))
+    code = "```python\nenv.submit(autostop=True)\n```"
+    assert "In short:\n```python\n" in compose_answer(evidence, code, question="How do I submit?")
+    resp = Response("KNOWLEDGE_QUERY", "s", "r", question="How do I submit?", evidence=evidence, synthesis=code)
+    assert "**Answer**\n```python\n" in present.markdown(resp)
