@@ -5,9 +5,9 @@ syntheses (English and Chinese questions of the project's tune split, of
 ``foreign_dev.jsonl`` and of the HanLP corpus), each with the evidence pieces it was written
 from and a label given by reading them: ``supported`` (every claim of the sentence is said by
 the evidence) or ``unsupported``. Rows with ``held_out: true`` were labelled (with a one-line
-``reason``) before the check was last changed; those also marked ``tuned_on: true`` had the
-new check's errors on them read while it was changed, the others nobody looked at while
-tuning: they are reported apart from the sentences the check was tuned on. Reported for
+``reason``) before the check saw them; those also marked ``tuned_on: true`` had a draft's
+errors on them read while the check was changed, the others nobody looked at while tuning:
+they are reported apart from the sentences the check was tuned on. Reported for
 the check of the answer path, for that check at an older revision (``--before REV``) and for
 the bag-of-words check it replaced (all terms of the sentence somewhere in the evidence, pooled):
 
@@ -88,11 +88,10 @@ def checker_at(rev: str):
 
 def subsets(rows: list[dict]) -> dict[str, list[dict]]:
     """All labelled sentences; those the check was tuned on (its errors on them were read while
-    changing it); those labelled before it was changed and never looked at while tuning
-    (``held_out`` and not ``tuned_on``); and all labelled before the change (``held_out``)."""
+    changing it); those labelled before the check saw them and never looked at while tuning
+    (``held_out`` and not ``tuned_on``)."""
     return {"all": rows, "tuned on": [r for r in rows if not r.get("held_out") or r.get("tuned_on")],
-            "held out": [r for r in rows if r.get("held_out") and not r.get("tuned_on")],
-            "labelled before the change": [r for r in rows if r.get("held_out")]}
+            "held out": [r for r in rows if r.get("held_out") and not r.get("tuned_on")]}
 
 
 def measure(rows: list[dict], keeps) -> dict:

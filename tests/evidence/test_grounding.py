@@ -155,6 +155,14 @@ def test_a_sentence_that_joins_two_passages_is_supported_by_neither():
     assert not joined.kept and one.kept, (joined, one)
 
 
+def test_the_questions_words_frame_a_sentence_only_where_the_span_speaks_of_them():
+    # 145.2 is the latency of the example's Q1 entry; "Q2" stands on another line, in a list of choices
+    evidence = ['"workload": "Q1 (Standard RAG)",   // Q1, Q2, or Q3\n"metrics": {\n  "latency_p99": 145.2,   // ms']
+    question = "What do the benchmark workloads Q1, Q2 and Q3 stand for?"
+    verdicts = GroundingChecker().check("- Q2: 145.2\n- Q1 is Standard RAG.", evidence, question)
+    assert [v.kept for v in verdicts] == [False, True], verdicts
+
+
 def test_names_and_code_alone_are_in_no_language():
     evidence = ["class HelloWorldJoin(BaseJoinFunction):\n    execute(payload, key, tag) 参数说明：key 是分区键"]
     (v,) = GroundingChecker().check("class HelloWorldJoin(BaseJoinFunction): [1]", evidence, "算子怎么拿到 key？")

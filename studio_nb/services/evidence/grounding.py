@@ -15,7 +15,9 @@ evidence, and
    aligned chain — a port of the table's next row, or a name from another passage, is not
    the one the sentence talks about;
 2. almost all its other content words are in the chain too: at most ``max_unsupported`` of
-   them may be neither aligned nor the question's own words;
+   them may be neither aligned nor framing — a word of the question frames the sentence where
+   the piece lacks it or has it earlier in the sentence (or line) the span starts in; "Q2" of a
+   list on another line is not the subject of the "145.2" below it;
 3. where the sentence says one thing and the passage another at the same place (between two
    aligned words, or right after the last one while the passage's sentence goes on), it
    changed the claim: "…environment setup, and time" for "…environment setup, and best
@@ -216,11 +218,12 @@ class GroundingChecker:
         if _DANGLING.search(bare.rstrip()):
             return Verdict(sentence, False, "cut off mid-sentence", 0.0)
         claims = self.claims(bare)
-        asked = {i for i, w in enumerate(words) if w in question.passage.positions}
+        weights = [0.5 if w in question.passage.positions else 1.0 for w in words]  # what the answer adds counts more
         best: tuple[float, float, str] = (float("-inf"), 0.0, "")
         for piece in pieces:
-            chain = piece.passage.align(words, self.reach, keep_numbers=any(is_number(c) for c in claims))
-            why, support = self._judge(words, claims, chain, asked, piece, question)
+            chain = piece.passage.align(words, self.reach, keep_numbers=any(is_number(c) for c in claims),
+                                        weights=weights)
+            why, support = self._judge(words, claims, chain, piece, question)
             if why is None:
                 return Verdict(sentence, True, None, support)
             score = support - why.startswith("states")  # the closest piece explains the drop best
@@ -228,13 +231,19 @@ class GroundingChecker:
                 best = (score, support, why)
         return Verdict(sentence, False, best[2], best[1])
 
-    def _judge(self, words: list[str], claims: list[str], chain: list[tuple[int, int]], asked: set[int],
-               piece: _Piece, question: _Piece) -> tuple[str | None, float]:
+    def _judge(self, words: list[str], claims: list[str], chain: list[tuple[int, int]], piece: _Piece,
+               question: _Piece) -> tuple[str | None, float]:
         """Why the aligned ``chain`` does not make ``words`` a restatement of ``piece`` (None: it does),
         and the share of the sentence's words it supports."""
         aligned = {i for i, _ in chain}
         said = {words[i] for i in aligned}
-        unsupported = [w for i, w in enumerate(words) if i not in aligned and i not in asked]
+        asked = {i for i, w in enumerate(words) if w in question.passage.positions}
+        # the question's words may frame the sentence; where the piece has them too, they must stand in the
+        # sentence of the passage the span starts in ("Q2" of another line is not the subject of its "145.2")
+        start = min((p for _, p in chain), default=0)
+        framing = {i for i in asked - aligned
+                   if words[i] not in piece.passage.positions or piece.passage.leads_to(words[i], start)}
+        unsupported = [w for i, w in enumerate(words) if i not in aligned and i not in framing]
         support = 1 - len(unsupported) / len(words)
         for claim in claims:
             if _found(claim, question.source):

@@ -64,6 +64,12 @@ def is_number(token: str) -> bool:
     return token[:1].isdigit()
 
 
+def _other_row(skipped: list[str]) -> bool:
+    """Skipped tokens that hold another value with its own label ("8000 studio" between "gateway"
+    and "8080"): a step over them moves to another row of a table."""
+    return any(map(is_number, skipped)) and not all(map(is_number, skipped))
+
+
 def is_cjk(token: str) -> bool:
     return "\u3400" <= token[:1] <= "\u9fff"
 
@@ -74,34 +80,43 @@ class Passage:
     def __init__(self, text: str) -> None:
         self.tokens: list[str] = []
         self.ends: set[int] = set()  # indexes of tokens that end a sentence or a line
-        for part in _BOUNDARY.split(text):
-            self.tokens += span_tokens(part)
+        self.sentence: list[int] = []  # for each token, which sentence or line of the passage it is in
+        for n, part in enumerate(_BOUNDARY.split(text)):
+            words = span_tokens(part)
+            self.tokens += words
+            self.sentence += [n] * len(words)
             if self.tokens:
                 self.ends.add(len(self.tokens) - 1)
         self.positions: dict[str, list[int]] = {}
         for i, token in enumerate(self.tokens):
             self.positions.setdefault(token, []).append(i)
 
-    def align(self, words: list[str], reach: int = 4, swap: int = 2, *,
-              keep_numbers: bool = False) -> list[tuple[int, int]]:
+    def leads_to(self, word: str, position: int) -> bool:
+        """``word`` stands before ``position`` in the same sentence or line: the subject of what is said there."""
+        return any(p < position and self.sentence[p] == self.sentence[position] for p in self.positions.get(word, ()))
+
+    def align(self, words: list[str], reach: int = 4, swap: int = 2, *, keep_numbers: bool = False,
+              weights: list[float] | None = None) -> list[tuple[int, int]]:
         """The longest chain of ``(index in words, position in the passage)``, in sentence order, each
         step at most ``reach`` tokens forward in the passage (twice as many to a Chinese character: a
         word is two of them) or ``swap`` back. ``keep_numbers``: a step may not skip over a number (a
-        sentence that states a number must not pass the row's own one)."""
-        best: dict[int, tuple[int, tuple[int, int]]] = {}  # passage position -> (chain length, chain end)
+        sentence that states a number must not pass the row's own one). ``weights``: what each word
+        is worth in a chain (1 each by default; the grounding check gives the question's words less)."""
+        best: dict[int, tuple[float, tuple[int, int]]] = {}  # passage position -> (chain worth, chain end)
         parent: dict[tuple[int, int], tuple[int, int] | None] = {}
-        top: tuple[int, tuple[int, int]] | None = None
+        top: tuple[float, tuple[int, int]] | None = None
         for i, word in enumerate(words):
             found = {}
             ahead = reach * 2 if is_cjk(word) else reach
+            worth = weights[i] if weights else 1.0
             for p in self.positions.get(word, ()):
-                length, before = 1, None
+                length, before = worth, None
                 for q in range(p - ahead, p + swap + 1):
-                    if q == p or q not in best or best[q][0] + 1 <= length:
+                    if q == p or q not in best or best[q][0] + worth <= length:
                         continue
-                    if keep_numbers and q < p and any(is_number(t) for t in self.tokens[q + 1 : p]):
+                    if keep_numbers and q < p and _other_row(self.tokens[q + 1 : p]):
                         continue
-                    length, before = best[q][0] + 1, best[q][1]
+                    length, before = best[q][0] + worth, best[q][1]
                 parent[(i, p)] = before
                 found[p] = (length, (i, p))
                 if top is None or length > top[0]:
