@@ -203,8 +203,8 @@ def main() -> int:
         ]
     figures.append(figure("grounding_ms_per_sentence", ms[checks[0][0]], "ms", baseline=ms[checks[1][0]],
                           note="the check on one labelled sentence with its evidence (baseline: the next check listed)"))
-    save("grounding", figures, {"report": report, "ms_per_sentence": ms})
-    (RESULTS / "grounding.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    save("grounding", figures, {"report": report, "ms_per_sentence": ms}).with_suffix(".md").write_text(
+        "\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 
