@@ -97,11 +97,12 @@ class Passage:
 
     def align(self, words: list[str], reach: int = 4, swap: int = 2, *, keep_numbers: bool = False,
               weights: list[float] | None = None) -> list[tuple[int, int]]:
-        """The longest chain of ``(index in words, position in the passage)``, in sentence order, each
+        """The chain of ``(index in words, position in the passage)`` worth most, in sentence order, each
         step at most ``reach`` tokens forward in the passage (twice as many to a Chinese character: a
-        word is two of them) or ``swap`` back. ``keep_numbers``: a step may not skip over a number (a
-        sentence that states a number must not pass the row's own one). ``weights``: what each word
-        is worth in a chain (1 each by default; the grounding check gives the question's words less)."""
+        word is two of them) or ``swap`` back. ``keep_numbers``: a step may not skip a number that has
+        a label of its own (a sentence that states a number must not pass the table row's own one).
+        ``weights``: what each word is worth (1 each by default; the grounding check gives the
+        question's words less, so a tie goes to the words the answer adds)."""
         best: dict[int, tuple[float, tuple[int, int]]] = {}  # passage position -> (chain worth, chain end)
         parent: dict[tuple[int, int], tuple[int, int] | None] = {}
         top: tuple[float, tuple[int, int]] | None = None
