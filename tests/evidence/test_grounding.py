@@ -105,3 +105,65 @@ def test_a_sentence_in_another_language_than_the_question_is_dropped(sentence, q
     assert verdict.kept is kept, verdict
     if not kept:
         assert verdict.reason == "not in the language of the question"
+
+
+# ---------------------------------------------------------------------- a restatement of one span
+TABLE = [
+    "SagePorts.GATEWAY_DEFAULT # 8000 - sage-llm-gateway (OpenAI-compatible API)\n"
+    "SagePorts.STUDIO_BACKEND # 8080 - sage-studio backend",
+    "This document provides a comprehensive guide to the CI/CD pipeline, including workflows, "
+    "environment setup, and best practices.",
+    "HanLP requires Python 3.6 or later. GPU/TPU is suggested but not mandatory.",
+    "To make a RESTful call, send a json request which contains at least a `text` field or a `tokens` field.",
+]
+
+
+@pytest.mark.parametrize(
+    "sentence, question, kept, reason",
+    [
+        # near-verbatim restatements of one span: kept
+        ("The guide covers the CI/CD pipeline, including workflows, environment setup and best practices.",
+         "What does the CI guide cover?", True, None),
+        ("HanLP requires Python 3.6 or later.", "Which Python does HanLP need?", True, None),
+        ("The gateway default port is 8000.", "What is the gateway's default port?", True, None),
+        # a number from the table's next row: its words are beside another number
+        ("The gateway default port is 8080.", "What is the gateway's default port?", False, "'8080'"),
+        # the last words swapped for others (here the question's) where the passage goes on
+        ("This document provides a comprehensive guide to the CI/CD pipeline, including workflows, "
+         "environment setup, and time.", "How much time does the CI take?", False, "where its source goes on"),
+        # negation and qualifiers must agree with the span
+        ("HanLP does not require Python 3.6 or later.", "Which Python does HanLP need?", False, "'not'"),
+        ("The request can only contain a `tokens` field.", "Which fields can a request carry?", False, "'only'"),
+        ("A GPU is suggested and mandatory.", "Does HanLP need a GPU?", False, "leaves out its source's 'not'"),
+        # cut off: the claim it was about to make is missing
+        ("HanLP requires Python 3.6 or later, which", "Which Python does HanLP need?", False, "cut off"),
+    ],
+)
+def test_a_sentence_must_restate_one_span_of_one_piece(sentence, question, kept, reason):
+    (verdict,) = GroundingChecker().check(sentence, TABLE, question)
+    assert verdict.kept is kept, verdict
+    if reason:
+        assert reason in verdict.reason, verdict
+
+
+def test_a_sentence_that_joins_two_passages_is_supported_by_neither():
+    evidence = ["The gateway listens on port 8000 and forwards requests to the engines.",
+                "The studio backend keeps every session in SQLite."]
+    checker = GroundingChecker()
+    (joined,) = checker.check("The gateway keeps every session on port 8000.", evidence, "What does the gateway do?")
+    (one,) = checker.check("The gateway listens on port 8000.", evidence, "What does the gateway do?")
+    assert not joined.kept and one.kept, (joined, one)
+
+
+def test_the_questions_words_frame_a_sentence_only_where_the_span_speaks_of_them():
+    # 145.2 is the latency of the example's Q1 entry; "Q2" stands on another line, in a list of choices
+    evidence = ['"workload": "Q1 (Standard RAG)",   // Q1, Q2, or Q3\n"metrics": {\n  "latency_p99": 145.2,   // ms']
+    question = "What do the benchmark workloads Q1, Q2 and Q3 stand for?"
+    verdicts = GroundingChecker().check("- Q2: 145.2\n- Q1 is Standard RAG.", evidence, question)
+    assert [v.kept for v in verdicts] == [False, True], verdicts
+
+
+def test_names_and_code_alone_are_in_no_language():
+    evidence = ["class HelloWorldJoin(BaseJoinFunction):\n    execute(payload, key, tag) 参数说明：key 是分区键"]
+    (v,) = GroundingChecker().check("class HelloWorldJoin(BaseJoinFunction): [1]", evidence, "算子怎么拿到 key？")
+    assert v.reason != "not in the language of the question", v

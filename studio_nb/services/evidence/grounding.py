@@ -1,31 +1,38 @@
 """Is each generated sentence supported by the evidence? Keep it, or drop it and say why.
 
 A small model asked to answer from a few passages will still invent: a port number that
-is not in them, a method name that sounds right, a cheerful sentence about itself. A
-sentence of the synthesis is kept only when
+is not in them, a method name that sounds right, a cheerful sentence about itself, or a
+sentence whose every word is in the evidence but whose claim is not ("Sage runs the task
+status in the JobManager after 5 minutes", put together from three passages). A sentence
+of the synthesis is kept only when it restates one span of one passage (with the question
+for its framing): a careful reader would point at that span and say "it says this". Lexically
+(``span.py``): the sentence's content words, in order, align to one stretch of one piece of
+evidence, and
 
-1. every *claim* it makes can be found in the evidence or the question: numbers, code
-   names (``env.submit()``, ``max_tokens``, ``LocalEnvironment``), paths and ``quoted``
-   code — these are what a user would copy, so they must be exact;
-2. most of its content words are there too (``min_support`` of its terms, counted the
-   way the search index counts them, so Chinese works: jieba words and bigrams);
-3. it says something new: a sentence with no content word ("Sure!") is filler and removed
-   silently; one that loops, repeats an earlier sentence, or only restates the question
-   is dropped;
-4. it is finished: when the model ran out of tokens, its last, cut-off sentence is dropped;
-5. it is in the language of the question (code and names aside).
-
-Chinese sentences need more of their terms supported (``min_support_cjk``): their terms
-include character bigrams, and common bigrams are found in almost any evidence.
-
-Rules 1 and 2 hold for *one* piece of evidence (with the question), not for all of them
-pooled, and a third rule checks word order, as a loose alignment: of the sentence's content
-words found in that piece, most consecutive pairs (``min_order``) must stand in the piece
-at most ``reach`` words apart (a local swap, "default 30000" for "30000 by default", is
-allowed). A sentence whose words are all somewhere in the evidence but which says
-something no passage says ("Sage runs the task status in the JobManager after 5 minutes",
-put together from three passages) fails it; a sentence that follows one passage, even with
-a few words of its own in between, passes.
+1. its *claims* are in that stretch: numbers with their units, code names
+   (``env.submit()``, ``max_tokens``, ``LocalEnvironment``), paths and ``quoted`` code must
+   be found verbatim in the piece (or the question), and their words must be part of the
+   aligned chain — a port of the table's next row, or a name from another passage, is not
+   the one the sentence talks about;
+2. almost all its other content words are in the chain too: at most ``max_unsupported`` of
+   them may be neither aligned nor framing — a word of the question frames the sentence where
+   the piece lacks it or has it earlier in the sentence (or line) the span starts in; "Q2" of a
+   list on another line is not the subject of the "145.2" below it;
+3. where the sentence says one thing and the passage another at the same place (between two
+   aligned words, or right after the last one while the passage's sentence goes on), it
+   changed the claim: "…environment setup, and time" for "…environment setup, and best
+   practices" is dropped;
+4. it agrees with the span on negation and on qualifiers: a "not", "never", "only" or
+   "must" the sentence adds, or a "not" inside the span the sentence leaves out, turns the
+   claim around;
+5. it says something the question does not: at least ``min_new`` aligned words (a Chinese
+   character counts half) that are not the question's, or a number;
+6. it is finished: a last sentence cut off by the token limit, or one that ends on "the",
+   "which", "is", "的"…, is dropped; it does not loop, repeat an earlier sentence, only
+   restate the question, or only paste the evidence back (that one silently: it is shown
+   already); a sentence with no content word ("Sure!") is filler, removed silently;
+7. it is in the language of the question (names and code aside; a sentence that is only
+   names and code has no language to disagree with).
 
 A generated code block is kept when code was asked for (``allow_code``; its local names
 are the model's to choose), but the library names it imports or instantiates are checked
@@ -36,7 +43,8 @@ that did not ask for any.
 
 Citations like ``[2]`` are checked too: a number that names no piece of evidence is
 removed from the sentence. The checker is deliberately lexical and strict: it cannot
-tell a faithful paraphrase in other words from an invention, so it prefers to drop.
+tell a faithful paraphrase in other words from an invention, so it prefers to drop
+(``bench/grounding.py`` measures both sides on labelled sentences).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from studio_nb.services.evidence.span import NEGATION, QUALIFIERS, Passage, is_cjk, is_number, span_tokens
 from studio_nb.services.text import cjk_share, folded, identifiers, jaccard, terms
 
 _CITE = re.compile(r"\s*\[(\d{1,2})\]")
@@ -59,6 +68,9 @@ _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ]+)|import\s+([\w
 _CLASS_CALL = re.compile(r"\b([A-Z][A-Za-z0-9]+)\s*\(")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*\[])|(?<=[。！？；])|\n+")
 _ENDS = re.compile(r"[.!?。！？；…)\]\"'`]\s*$")
+#: a sentence that stops on one of these was cut off: what it was about to say is missing
+_DANGLING = re.compile(r"\b(?:a|an|the|of|to|in|on|at|by|for|and|or|is|are|was|be|which|that|with|from|as|its|their|"
+                       r"when|while|whose)$|[的和与或在是将把被，、（(]$", re.IGNORECASE)
 #: words that make a sentence an interjection, not a statement ("Sure!", "好的。")
 _FILLER = frozenset("sure ok okay yes certainly great well hi hello thank thanks right indeed here answer 好的 当然 是的 你好 谢谢".split())
 #: numbers too small or common to be claims ("1 sentence", "step 2")
@@ -72,7 +84,7 @@ class Verdict:
     text: str  # the sentence as it will be shown (invalid citations removed)
     kept: bool
     reason: str | None = None  # why it was dropped
-    support: float = 1.0  # share of its content terms found in the evidence
+    support: float = 1.0  # share of its content words the closest piece (with the question) supports
     filler: bool = False  # dropped silently: it said nothing
     unverified: tuple[str, ...] = ()  # in a kept code block: API names the evidence does not show
 
@@ -99,9 +111,12 @@ def _copied(sentence: str, source: str, min_chars: int = 120) -> bool:
 
 def _other_language(sentence: str, question: str) -> bool:
     """A Chinese sentence answering an English question, or an English one a Chinese question
-    (names and code aside): the asker reads one language, and the check reads it too."""
+    (names and code aside): the asker reads one language, and the check reads it too. A sentence
+    that is only names and code (``class HelloWorldJoin(BaseJoinFunction):``) is in neither."""
     bare = _QUOTED.sub(" ", _CITE.sub("", sentence))
-    bare = re.sub(r"[A-Za-z_][\w.]*[._(][\w.()]*|[A-Z][a-z]+[A-Z]\w*", " ", bare)  # identifiers
+    bare = re.sub(r"[A-Za-z_][\w.]*[._(][\w.()]*|[A-Z][a-z]+[A-Z]\w*|\"[^\"]*\"|'[^']*'", " ", bare)  # names, strings
+    if cjk_share(bare) == 0 and len(re.findall(r"[A-Za-z]{2,}", bare)) < 3:
+        return False
     return (cjk_share(bare) > 0.3) != (cjk_share(question) > 0.3)
 
 
@@ -110,47 +125,22 @@ def _found(claim: str, haystack: str) -> bool:
     return not claim or claim in haystack or claim.replace("()", "") in haystack
 
 
-#: content words for the order check: Latin words and numbers, each CJK character
-_ORDER_TOKEN = re.compile(r"[a-z0-9_]+|[\u3400-\u9fff]")
-_ORDER_STOP = frozenset(
-    "a an the of to in on at by for and or is are be was it its this that with as from can you your "
-    "的 了 是 在 和 与 或 及 为 将 把 被 也 都 就 而 等 中 上".split()
-)
-
-
-def order_tokens(text: str) -> list[str]:
-    """The content words of ``text`` in order (see ``_ORDER_TOKEN``), plural "s" stripped."""
-    words = (t for t in _ORDER_TOKEN.findall(text.lower()) if t not in _ORDER_STOP)
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
-
-
 class _Piece:
-    """One evidence piece, prepared once per check: folded text, terms, word positions."""
+    """One evidence piece (or the question), prepared once per check: folded text and its tokens."""
 
     def __init__(self, text: str) -> None:
         self.source = folded(text)
-        self.terms = set(terms(text))
-        self.positions: dict[str, list[int]] = {}
-        for i, t in enumerate(order_tokens(text)):
-            self.positions.setdefault(t, []).append(i)
-
-    def near(self, a: str, b: str, reach: int) -> bool:
-        """``a`` and ``b`` stand in the piece at most ``reach`` words apart."""
-        other = self.positions.get(b)
-        if not other:
-            return False
-        return any(0 < abs(j - i) <= reach for i in self.positions.get(a, ()) for j in other)
+        self.passage = Passage(text)
 
 
 class GroundingChecker:
     """``check(text, evidence, question)`` -> one Verdict per sentence (see module docstring)."""
 
-    def __init__(self, min_support: float = 0.8, min_support_cjk: float = 0.8, min_order: float = 0.8,
-                 reach: int = 4, restate: float = 0.15) -> None:
-        self.min_support = min_support
-        self.min_support_cjk = min_support_cjk
-        self.min_order = min_order
-        self.reach = reach
+    def __init__(self, max_unsupported: float = 0.15, min_new: float = 2.0, reach: int = 4,
+                 restate: float = 0.15) -> None:
+        self.max_unsupported = max_unsupported  # share of content words neither aligned nor the question's
+        self.min_new = min_new  # aligned words the question does not have (a Chinese character counts half)
+        self.reach = reach  # how far apart two consecutive words of a restatement may stand in the passage
         self.restate = restate
 
     def claims(self, sentence: str) -> list[str]:
@@ -210,7 +200,7 @@ class GroundingChecker:
 
     def check_sentence(self, sentence: str, pieces: list[_Piece], question: _Piece, source: str, *,
                        allow_code: bool = False) -> Verdict:
-        """The verdict on one sentence: supported by one piece of evidence (with the question), or not."""
+        """The verdict on one sentence: a restatement of one span of one piece (with the question), or not."""
         from studio_nb.services.evidence.loops import find_loop
 
         if sentence.startswith("```"):
@@ -220,54 +210,69 @@ class GroundingChecker:
                 return self.check_code(sentence, source)
         bare = _CITE.sub("", sentence)
         own = set(terms(bare))
-        if not own or own <= _FILLER:
+        words = span_tokens(bare)
+        if not own or own <= _FILLER or not words:
             return Verdict(sentence, False, "says nothing", 0.0, filler=True)
         if find_loop(bare) is not None:
             return Verdict(sentence, False, "repeats itself", 0.0)
+        if _DANGLING.search(bare.rstrip()):
+            return Verdict(sentence, False, "cut off mid-sentence", 0.0)
         claims = self.claims(bare)
-        words = order_tokens(bare)
-        needed = self.min_support_cjk if cjk_share(bare) > 0.3 else self.min_support
-        best: tuple[float, float, str] = (-1.0, 0.0, "")
+        weights = [0.5 if w in question.passage.positions else 1.0 for w in words]  # what the answer adds counts more
+        best: tuple[float, float, str] = (float("-inf"), 0.0, "")
         for piece in pieces:
-            haystack = piece.source + "\n" + question.source
-            missing = [c for c in claims if not _found(c, haystack)]
-            if not missing:  # a claim must stand in the piece beside what the sentence says of it
-                missing = [c for c in claims if not _found(c, question.source) and not self._anchored(c, words, piece)]
-            support = len(own & (piece.terms | question.terms)) / len(own)
-            ordered = self._aligned(words, piece, question)
-            if not missing and support >= needed and ordered >= self.min_order:
+            chain = piece.passage.align(words, self.reach, keep_numbers=any(is_number(c) for c in claims),
+                                        weights=weights)
+            why, support = self._judge(words, claims, chain, piece, question)
+            if why is None:
                 return Verdict(sentence, True, None, support)
-            if missing:
-                why = f"states {missing[0]!r}, which no source says of this"
-            elif support < needed:
-                why = f"only {support:.0%} of its words are in one source"
-            else:
-                why = f"its words are in the sources, but not in this order ({ordered:.0%} of word pairs)"
-            score = support + ordered - len(missing)
+            score = support - why.startswith("states")  # the closest piece explains the drop best
             if score > best[0]:
                 best = (score, support, why)
         return Verdict(sentence, False, best[2], best[1])
 
-    def _anchored(self, claim: str, words: list[str], piece: _Piece) -> bool:
-        """The claim ("8080") stands in the piece near a word that stands beside it in the sentence
-        ("gateway ... 8080"): a port of the table's next row is not the gateway's port."""
-        own = order_tokens(claim)
-        if not own or own[0] not in words:
-            return True
-        i = words.index(own[0])
-        beside = [w for w in (words[i - 1] if i else None, words[i + len(own)] if i + len(own) < len(words) else None)
-                  if w is not None and w not in own]
-        return not beside or any(piece.near(w, own[0], self.reach) for w in beside)
-
-    def _aligned(self, words: list[str], piece: _Piece, question: _Piece) -> float:
-        """Of the sentence's words found in ``piece`` (or the question), the share of consecutive
-        pairs that stand close together there too: 1.0 for a sentence that follows one passage."""
-        found = [w for w in words if w in piece.positions or w in question.positions]
-        pairs = [(a, b) for a, b in zip(found, found[1:]) if a != b]
-        if not pairs:
-            return 1.0
-        near = sum(1 for a, b in pairs if piece.near(a, b, self.reach) or question.near(a, b, self.reach))
-        return near / len(pairs)
+    def _judge(self, words: list[str], claims: list[str], chain: list[tuple[int, int]], piece: _Piece,
+               question: _Piece) -> tuple[str | None, float]:
+        """Why the aligned ``chain`` does not make ``words`` a restatement of ``piece`` (None: it does),
+        and the share of the sentence's words it supports."""
+        aligned = {i for i, _ in chain}
+        said = {words[i] for i in aligned}
+        asked = {i for i, w in enumerate(words) if w in question.passage.positions}
+        # the question's words may frame the sentence; where the piece has them too, they must stand in the
+        # sentence of the passage the span starts in ("Q2" of another line is not the subject of its "145.2")
+        start = min((p for _, p in chain), default=0)
+        framing = {i for i in asked - aligned
+                   if words[i] not in piece.passage.positions or piece.passage.leads_to(words[i], start)}
+        unsupported = [w for i, w in enumerate(words) if i not in aligned and i not in framing]
+        support = 1 - len(unsupported) / len(words)
+        for claim in claims:
+            if _found(claim, question.source):
+                continue
+            if not _found(claim, piece.source) or not set(span_tokens(claim)) <= said:
+                return f"states {claim!r}, which no source says of this", support
+        for w in words:
+            if w in NEGATION | QUALIFIERS and w not in said:
+                return f"adds {w!r}, which its source does not say", support
+        if len(unsupported) > self.max_unsupported * len(words):
+            return f"only {support:.0%} of its words are in one source, in its order", support
+        new = [words[i] for i in aligned - asked]
+        if sum(0.5 if is_cjk(w) else 1 for w in new) < self.min_new and not any(map(is_number, new)):
+            return "only restates the question", support
+        tokens = piece.passage.tokens
+        for (i, p), (j, q) in zip(chain, chain[1:]):
+            here, there = words[i + 1 : j], tokens[p + 1 : q] if q > p else []
+            if set(here) - set(there) and set(there) - set(here):
+                return f"says {' '.join(here)!r} where its source says {' '.join(there)!r}", support
+        if not chain:
+            return None, support
+        last, end = chain[-1]
+        tail = words[last + 1 :]
+        if tail and end not in piece.passage.ends and end + 1 < len(tokens) and tokens[end + 1] not in tail:
+            return f"ends with {' '.join(tail)!r} where its source goes on with {tokens[end + 1]!r}", support
+        for w in tokens[min(p for _, p in chain) : max(p for _, p in chain) + 1]:
+            if w in NEGATION and w not in said:
+                return f"leaves out its source's {w!r}", support
+        return None, support
 
     def check_code(self, block: str, source: str) -> Verdict:
         """A code block: kept, with the library names it uses that the evidence lacks."""
