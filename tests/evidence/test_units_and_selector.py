@@ -114,3 +114,12 @@ def test_the_heading_inside_a_chunk_leads_to_the_lines_under_it():
     doc = Doc(SECTIONS, heading="Deployment > Install")
     picked = EvidenceSelector().select("How do I run the health check?", [doc])
     assert "curl http://localhost:9000/ping" in picked[0].text
+
+
+def test_badges_and_images_are_not_evidence_and_links_stay():
+    text = ("# HanLP\n[![stars](https://img.shields.io/github/stars/x)](https://github.com/x) "
+            "[![pypi](https://img.shields.io/pypi/v/x)](https://pypi.org/x)\n"
+            "HanLP is a toolkit. See the picture ![arch](docs/arch.png) and [the tutorial](https://x.y/t).")
+    units = split_units(text)
+    assert [u.text for u in units] == ["HanLP is a toolkit.", "See the picture and [the tutorial](https://x.y/t)."]
+    assert units[0].start_line == 3

@@ -58,6 +58,10 @@ class Unit:
     section: str = ""
 
 
+#: a linked image (a badge: ``[![pypi](…svg)](…)``) or an image (``![alt](…png)``)
+_IMAGES = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)|!\[[^\]]*\]\([^)]*\)")
+
+
 def _clean(line: str) -> str:
     return line.strip()
 
@@ -172,6 +176,10 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
         if fence is not None:
             code.append((no, raw))
             continue
+        if "![" in raw:  # badges and pictures: their alt text and URLs say nothing as evidence
+            raw = re.sub(r"(?<=\S) {2,}", " ", _IMAGES.sub("", raw))
+            if not raw.strip() or set(raw.strip()) <= set("[]() |"):
+                continue  # a line of badges (a blank line would end the paragraph around it)
         line = _clean(raw)
         if not line:
             flush_paragraph()
