@@ -122,3 +122,10 @@ def test_a_parenthesised_import_is_an_import_and_code_that_uses_it_is_not():
 
     assert _imports_only(Unit("import numpy as np\nfrom sage.vdb import (\n    FaissIndex,\n)", 1, 4, "code"))
     assert not _imports_only(Unit("from sage.vdb import (FaissIndex,\n    Flat)\nindex = FaissIndex()", 1, 3, "code"))
+
+
+def test_a_question_of_how_long_is_answered_by_prose_before_code():
+    code = Doc("```python\nenv = LocalEnvironment('batch-job')\nenv.submit(autostop=True)\n```", path="a.md")
+    prose = Doc("With autostop=True the environment waits for the job at most 5 minutes, then calls stop().", path="b.md")
+    picked = EvidenceSelector().select("How long does a LocalEnvironment job with autostop=True wait?", [code, prose])
+    assert "5 minutes" in picked[0].text

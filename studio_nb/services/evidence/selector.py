@@ -59,6 +59,8 @@ _WANTS_EXPLANATION = re.compile(
     r"是什么|为什么|区别|不同|作用|含义|意思|解释|原理",
     re.IGNORECASE,
 )
+#: questions that ask how long: prose says a duration ("最长等待 5 分钟"), code rarely does
+_WANTS_DURATION = re.compile(r"\bhow (?:long|often)\b|多久|多长时间", re.IGNORECASE)
 #: questions that ask where a name comes from: import lines answer them
 _WANTS_IMPORT = re.compile(r"\b(import|module|package)\b|导入|模块|包名|哪个包", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
@@ -202,7 +204,8 @@ class EvidenceSelector:
         q_ids = {i.lower() for i in identifiers(question)}
         wants_number = bool(_WANTS_NUMBER.search(question))
         wants_name = bool(_WANTS_NAME.search(question))
-        wants_prose = bool(_WANTS_EXPLANATION.search(question)) and not (wants_name or wants_number)
+        wants_prose = (bool(_WANTS_EXPLANATION.search(question)) and not (wants_name or wants_number)) or bool(
+            _WANTS_DURATION.search(question))
         dense = self._dense(question, cands, query_vec)
         dense_w = self.dense_weight * (1.0 - cjk_share(question))
         scored = []
