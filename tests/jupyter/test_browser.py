@@ -102,6 +102,7 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
     def rag(graph):
         return next(n["enabled"] for n in graph["nodes"] if n["name"] == "knowledge_rag")
 
+    assert server.get("studio/api/health")["runtime"]["turn_loop"] == "server"  # one loop: no thread per token
     assert rag(server.get(f"studio/api/pipeline?session_id={sid}")) is False
     assert rag(server.get("studio/api/pipeline")) is True
     assert answer.strip()
