@@ -25,7 +25,14 @@ is what compares like with like against raw.
 
 Goals: pipeline TTFT <= raw TTFT + 30 ms; pipeline decode rate >= 0.97 x raw.
 
-    .venv/bin/python bench/ttft.py [--rounds 3] [--max-tokens 48] [--n-threads 2]
+Thread hops per token: where the Turn receives each text part (the thread the model
+client read the token on; with the model in its own process that is the turn's loop) vs
+where the reader gets it, counted for every token. ``--loop server`` (the default) runs
+the turns on this script's own loop, as the Jupyter server extension runs them on
+Jupyter's (``kernel.sync.use_loop``): 0 hops; ``--loop background`` on studio-nb's loop
+thread, as a notebook does: 1 hop (``call_soon_threadsafe`` to the reader's loop).
+
+    .venv/bin/python bench/ttft.py [--rounds 3] [--max-tokens 48] [--n-threads 2] [--loop server]
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from time import perf_counter
 
@@ -46,11 +54,14 @@ from studio_nb.studio import create_studio_pipeline  # noqa: E402
 from studio_nb.kernel import StepEvent  # noqa: E402
 from studio_nb.messages import Response, TextDelta  # noqa: E402
 from studio_nb.services.models import default_chat_model_path  # noqa: E402
+from studio_nb.kernel.sync import use_loop  # noqa: E402
+from studio_nb.turn import Turn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parallel import ingest_subset, write_result  # noqa: E402  (bench/parallel.py: corpus subset, results)
 
-QUESTIONS = {  # (a tool request is answered without the model, so it has no TTFT to compare)
+QUESTIONS = {  # (a tool request, and a Chinese knowledge question with evidence, are answered
+    # without the model, so they have no TTFT to compare: reported as such, not timed)
     "en_knowledge": "What is a LocalEnvironment in SAGE and when should I use it?",
     "zh_knowledge": "SAGE 的 DataStream API 是什么？怎么用？",
     "chat": "Hi! How is your day going?",
@@ -61,6 +72,23 @@ RATE_GOAL = 0.97
 
 
 from studio_nb.services.inference.llama_local import default_threads  # noqa: E402
+
+
+#: id(TextDelta) -> the thread the Turn received it on (see count_appends)
+APPENDED: dict[int, int] = {}
+
+
+def count_appends() -> None:
+    """Record the thread on which every Turn receives each text part (``Turn._append``
+    wrapped for this benchmark), so a reader can tell whether the part crossed a thread."""
+    append = Turn._append
+
+    def recording(self, part):
+        if isinstance(part, TextDelta) and part.content:
+            APPENDED[id(part)] = threading.get_ident()
+        append(self, part)
+
+    Turn._append = recording
 
 
 def rates(start: float, stamps: list[float]) -> dict:
@@ -77,6 +105,8 @@ async def run_pipeline(pipe, text: str, session: str) -> tuple[dict, list[list[d
     stamps: list[float] = []
     llm_start = response = None
     restarted, gen = False, None
+    hops = tokens = 0
+    here = threading.get_ident()
     client = pipe["llm_inference"].client
     start = perf_counter()
     async for item in pipe.astream(text, session_id=session, events=True):
@@ -84,6 +114,9 @@ async def run_pipeline(pipe, text: str, session: str) -> tuple[dict, list[list[d
             if item.operator == "llm_inference" and item.is_start and llm_start is None:
                 llm_start = perf_counter()
         elif isinstance(item, TextDelta):
+            if item.content:
+                tokens += 1
+                hops += APPENDED.pop(id(item), here) != here
             if item.restart and not restarted:
                 gen = client.last_generation  # the first attempt's stats, before the retry runs
             restarted = restarted or item.restart
@@ -96,6 +129,7 @@ async def run_pipeline(pipe, text: str, session: str) -> tuple[dict, list[list[d
     result["pre_llm_ms"] = sum(response.timings.get(k, 0.0) for k in PRE_LLM)
     result["timings"] = dict(response.timings)
     result["attempts"] = response.attempts
+    result["thread_hops_per_token"] = hops / tokens if tokens else float("nan")
     gen = gen or client.last_generation
     result["prompt_tokens"] = gen.prompt_tokens if gen else None
     result["prompt_tokens_evaluated"] = gen.prompt_tokens_evaluated if gen else None
@@ -125,6 +159,8 @@ def med(runs: list[dict], key: str) -> float:
 async def bench(args: argparse.Namespace, tmp: Path) -> dict:
     from llama_cpp import Llama
 
+    turn_loop = "server" if args.loop == "server" and use_loop(asyncio.get_running_loop()) else "background"
+    count_appends()
     llm = {"backend": "llama_cpp", "n_ctx": args.n_ctx, "seed": 0, "n_threads": args.n_threads}
     pipe = create_studio_pipeline(data_dir=str(tmp / "data"), max_tokens=args.max_tokens, llm=llm,
                                  workspace=str(tmp), k=args.k)
@@ -139,6 +175,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
 
     results: dict[str, dict[str, list]] = {q: {"pipeline": [], "raw": []} for q in QUESTIONS}
     prefix_miss: dict[str, dict] = {}
+    without_model: list[str] = []  # questions the pipeline answered from their evidence alone
     mismatches = 0
     for qi, (q, text) in enumerate(QUESTIONS.items()):
         # Run 0 warms up and captures the prompt the pipeline built; each model still holds
@@ -151,6 +188,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
             for side in order:
                 if side == "pipeline":
                     res, prompts = await run_pipeline(pipe, text, session)
+                    if not prompts:  # answered from the evidence alone: no model, no TTFT to compare
+                        break
                     mismatches += prompt is not None and prompts[0] != prompt
                     prompt, retries = prompts[0], prompts[1:]
                 else:
@@ -161,6 +200,10 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
                     results[q][side].append(res)
                 elif qi > 0:  # the first question's run 0 also pays first-use costs
                     prefix_miss.setdefault(q, {})[side + "_ttft_ms"] = round(res["ttft_ms"], 1)
+            if prompt is None:
+                without_model.append(q)
+                del results[q]
+                break
 
     per_question = {}
     for q, sides in results.items():
@@ -176,6 +219,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
             "attempts": p[-1]["attempts"],
             "prompt_tokens_evaluated": p[-1]["prompt_tokens_evaluated"],
             "deltas_pipeline_raw": [p[-1]["deltas"], r[-1]["deltas"]],
+            "thread_hops_per_token": med(p, "thread_hops_per_token"),
         }
     all_p = [x for s in results.values() for x in s["pipeline"]]
     all_r = [x for s in results.values() for x in s["raw"]]
@@ -191,6 +235,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
         "k_sources": args.k,
         "raw_chat_format": raw.chat_format,
         "raw_runs_in": "worker thread (asyncio.to_thread)",
+        "turn_loop": turn_loop,
+        "thread_hops_per_token": med(all_p, "thread_hops_per_token"),
         "prompt_mismatches_across_rounds": mismatches,
         "pipeline_ttft_ms": med(all_p, "ttft_ms"),
         "pipeline_pre_llm_ms": med(all_p, "pre_llm_ms"),
@@ -203,6 +249,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict:
     summary["llm_only_ttft_diff_ms"] = round(summary["pipeline_llm_ttft_ms"] - summary["raw_ttft_ms"], 2)
     summary["decode_rate_ratio"] = round(summary["pipeline_decode_tok_s"] / summary["raw_decode_tok_s"], 3)
     summary["per_question"] = per_question
+    summary["answered_without_model"] = without_model
     summary["prefix_miss_single_run_ttft_ms"] = prefix_miss
     summary["example_timings_ms"] = {k: round(v, 2) for k, v in all_p[-1]["timings"].items()}
     summary["per_run"] = results
@@ -236,6 +283,10 @@ def report(res: dict) -> None:
     print(f"setup (warm-up + ingest {res['docs_ingested']} pages) {res['setup_s']} s; k={res['k_sources']}")
     print(f"example per-operator timings (ms): {res['example_timings_ms']}")
     print(f"prefix-miss TTFT (run 0, one sample each, ms): {res['prefix_miss_single_run_ttft_ms']}")
+    if res["answered_without_model"]:
+        print(f"answered from the evidence alone, no model (not timed): {res['answered_without_model']}")
+    print(f"turns ran on: {res['turn_loop']} loop; thread hops per token, model client -> reader "
+          f"(median over runs): {res['thread_hops_per_token']}")
     print(f"prompt changed between rounds: {res['prompt_mismatches_across_rounds']} time(s); "
           "evald = prompt tokens the pipeline's model evaluated (1: all from KV cache); tries = attempts")
     ok = {
@@ -260,6 +311,9 @@ def main() -> None:
     ap.add_argument("--n-threads", type=int, default=default_threads())
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--docs", type=int, default=4, help="SAGE doc pages to ingest for retrieval")
+    ap.add_argument("--loop", choices=("server", "background"), default="server",
+                    help="run turns on this script's loop, as the Jupyter server does (server), or on "
+                         "studio-nb's loop thread, as a notebook does (background)")
     ap.add_argument("--k", type=int, default=2,
                     help="sources per answer (Studio's default is 4; 2 keeps prefix-miss runs affordable)")
     args = ap.parse_args()
@@ -274,6 +328,8 @@ def main() -> None:
                note="warm: the operators before llm_inference (routing, memory/retrieval/tools, evidence, prompt)"),
         figure("ttft_overhead", res["ttft_diff_ms"], "ms", baseline=None, goal=f"<= {TTFT_SLACK_MS:.0f}",
                note=f"pipeline TTFT {res['pipeline_ttft_ms']} ms - raw llama.cpp TTFT {res['raw_ttft_ms']} ms, same prompt"),
+        figure("thread_hops_per_token", res["thread_hops_per_token"], "hops", goal="<= 1",
+               note=f"turns on the {res['turn_loop']} loop: threads a token crosses from the model client to the reader"),
         figure("decode_ratio", res["pipeline_decode_tok_s"], "tokens/s", baseline=res["raw_decode_tok_s"],
                goal=f"ratio >= {RATE_GOAL}", note="pipeline vs raw llama.cpp, same prompt and model"),
     ]

@@ -57,6 +57,11 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         help="Largest WebSocket text frame in bytes; larger frames get an error frame 'too_large'. "
         "Frames over 4x this size close the socket (tornado's transport limit).",
     )
+    turns_on_server_loop = Bool(
+        True, config=True,
+        help="Run every Studio turn on the server's own event loop (no thread hop per token between the "
+             "model client and the socket). Off: turns run on studio-nb's background loop thread.",
+    )
     max_requests_per_user = Int(4, config=True, help="Chat requests one user may have in flight at once.")
     max_requests_total = Int(16, config=True, help="Chat requests the server answers at once, all users together.")
     upload_max_bytes = Int(20 * 1024 * 1024, config=True, help="Largest knowledge upload request in bytes.")
@@ -216,6 +221,7 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         self.load_s = time.perf_counter() - t0  # what the extension adds to server start
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.runtime.turn_loop = self._choose_turn_loop()
         if self.warm_up_on_start:
             self.runtime.start()
         t0 = time.perf_counter()
@@ -229,6 +235,22 @@ class StudioExtension(ExtensionAppJinjaMixin, ExtensionApp):
         self.chat_member_s = time.perf_counter() - t0
         self.log.info("Studio extension loaded in %.1f ms; pipeline warming up in the background; page: %sstudio/",
                       1000 * getattr(self, "load_s", 0.0), serverapp.connection_url)
+
+    def _choose_turn_loop(self) -> str:
+        """"server" when turns run on this server's loop (``turns_on_server_loop``), else
+        "background" (studio-nb's own loop thread): before the pipeline is built, so all of
+        its loop-bound state lives on the loop its turns run on."""
+        import asyncio
+
+        from studio_nb.kernel.sync import use_loop
+
+        if not self.turns_on_server_loop:
+            return "background"
+        if use_loop(asyncio.get_running_loop()):
+            return "server"
+        self.log.warning("Studio turns run on studio-nb's own loop: it was already running in this process "
+                         "before the server started")
+        return "background"
 
     async def stop_extension(self) -> None:
         import asyncio

@@ -20,12 +20,15 @@ Client frames::
 Server frames::
 
     {"type": "step", "operator", "status", "duration_ms"?, "request_id"}
-    {"type": "evidence", "request_id", "pieces": [{"n", "text", "ref", "domain", "path",
-        "start_line", "end_line", "heading", "score", "kind"}], "note"}
+    {"type": "evidence", "request_id", "pieces": [{"n", "text", "kind", "score", <citation>}], "note"}
+        (<citation>: "ref", "domain", "path", "start_line", "end_line", "heading", "unit" —
+        ``studio_nb.citation.Citation.to_dict``; the sources of "done" carry the same keys)
         (the cited passages or tool results, before any generated text; at most one)
     {"type": "text", "content", "request_id", "restart"?}   (the synthesis as it is generated)
-    {"type": "done", "request_id", "intent", "sources", "usage", "timings", "text",
-        "evidence", "synthesis", "dropped": [{"text", "reason"}], "note", "mode", ...}
+    {"type": "done", "request_id", **present.to_json(turn.view)}
+        (the turn's JSON, what ``studio-nb chat --json`` prints: "evidence", "synthesis",
+        "dropped": [{"text", "reason"}], "note", "sources", "intent", "usage", "timings",
+        "mode", "text" (the whole answer as one string) ...; the page renders its parts)
     {"type": "error", "code", "message", "request_id"?}
     {"type": "cleared", "session_id", "turns"}      (the answer to "clear")
 
@@ -200,16 +203,9 @@ def text_frame(delta: Any, request_id: str) -> dict[str, Any]:
     return frame
 
 
-def done_frame(response_dict: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """The final frame of a turn from ``Response.to_dict()``."""
-    frame = {"type": "done", "request_id": request_id}
-    for key in ("intent", "sources", "usage", "timings"):
-        frame[key] = response_dict.get(key)
-    for key in ("text", "session_id", "confidence", "domains", "tool_calls", "guardrail", "degraded", "turn_id",
-                "evidence", "synthesis", "dropped", "note", "mode", "attempts"):
-        if key in response_dict:
-            frame[key] = response_dict[key]
-    return frame
+def done_frame(turn_json: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The final frame of a turn: the turn's JSON (``present.to_json(turn.view)``) as it is."""
+    return {**turn_json, "type": "done", "request_id": request_id}
 
 
 def stopped_frame(request_id: str, timings: dict[str, float]) -> dict[str, Any]:

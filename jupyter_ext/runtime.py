@@ -51,6 +51,8 @@ class StudioRuntime:
         self.build_s: float | None = None
         self.warm_up_s: float | None = None
         self.warm_up_progress: dict[str, Any] | None = None  # the last finished warm-up step
+        #: where turns run: "server" (the server's own loop) or "background" (studio-nb's loop thread)
+        self.turn_loop = "background"
         self._started_at = time.perf_counter()
 
     # ---------------------------------------------------------------- lifecycle
@@ -115,6 +117,7 @@ class StudioRuntime:
             "requests_in_flight": self.total,
             "max_requests_total": self.max_total,
             "max_requests_per_user": self.max_per_user,
+            "turn_loop": self.turn_loop,
         }
         if status == "failed":
             exc = self._ready.exception()

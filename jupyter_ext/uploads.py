@@ -32,7 +32,7 @@ from tornado import web
 
 from jupyter_ext.ingest_jobs import IngestJob, IngestJobs, TooManyIngests
 from jupyter_ext.multipart import FilePart, MultipartError, MultipartReader, TooManyParts, boundary_of
-from jupyter_ext.rest import _SAFE_NAME, ApiError, StudioAPIHandler, jsonable
+from jupyter_ext.api_base import SAFE_NAME, ApiError, StudioAPIHandler, jsonable
 from studio_nb.errors import StudioError
 from studio_nb.services.knowledge.limits import IngestCancelled, IngestLimits, LimitExceeded
 
@@ -261,7 +261,7 @@ def anonymous_file(dir_fd: int) -> BinaryIO:
 
 def safe_name(filename: str) -> str:
     """The client's file name reduced to a plain name in the domain folder."""
-    return _SAFE_NAME.sub("_", Path(filename or "upload").name).lstrip(".")[:128] or "upload"
+    return SAFE_NAME.sub("_", Path(filename or "upload").name).lstrip(".")[:128] or "upload"
 
 
 @dataclasses.dataclass

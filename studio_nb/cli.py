@@ -180,7 +180,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             for i, h in enumerate(hits, 1):
                 snippet = " ".join(h.chunk.text.split())[:160]
-                print(f"{i}. [{h.score:.4f}] {h.chunk.domain}/{h.ref}\n   {snippet}")
+                print(f"{i}. [{h.score:.4f}] {h.citation.titled}\n   {snippet}")
     pipe.close()
     return 0
 

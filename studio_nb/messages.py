@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from studio_nb.citation import Citation, Cited
 from studio_nb.language import is_chinese
 from studio_nb.records import MemoryContext, StoredTurn, Usage  # shared with the services (records.py)
 
@@ -70,28 +71,23 @@ class RoutedMessage:
 
 
 @dataclass(frozen=True)
-class Source:
-    """A retrieved chunk as cited to the user: ``[n] path:L10-L42 § heading``."""
+class Source(Cited):
+    """A retrieved chunk as the pipeline carries it: where it is (``citation``), its fused
+    score and its text. ``source.path``, ``.heading``, ``.ref``... read the citation."""
 
-    domain: str
-    path: str
-    heading: str
-    start_line: int
-    end_line: int
+    citation: Citation
     score: float
     text: str = ""
 
-    @property
-    def ref(self) -> str:
-        head = f" § {self.heading}" if self.heading else ""
-        return f"{self.domain}/{self.path}:L{self.start_line}-L{self.end_line}{head}"
+    @classmethod
+    def upgrade_fields(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A trace written before the one Citation kept the place in flat fields."""
+        return _cited_fields(values)
 
     def to_dict(self, with_text: bool = False) -> dict[str, Any]:
-        d = asdict(self)
-        d["ref"] = self.ref
-        d["score"] = round(self.score, 4)
-        if not with_text:
-            d.pop("text")
+        d = {**self.citation.to_dict(), "score": round(self.score, 4)}
+        if with_text:
+            d["text"] = self.text
         return d
 
 
@@ -108,32 +104,39 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
-class EvidencePiece:
-    """One cited passage of the answer: ``[n]`` → ``domain/path:L12-L14``, or a tool result."""
+class EvidencePiece(Cited):
+    """One cited passage of the answer: ``[n]`` → ``citation.ref``, or a tool result.
+
+    ``kind`` is "passage", "tool" (cited by the tool's name) or "attachment" (a cell or
+    file attached to the question, cited by its label)."""
 
     n: int
     text: str
-    domain: str
-    path: str
-    start_line: int = 0
-    end_line: int = 0
-    heading: str = ""
+    citation: Citation
     score: float = 0.0
-    kind: str = "passage"  # "passage" | "tool" | "attachment" (a cell or file attached to the question)
+    kind: str = "passage"
 
-    @property
-    def ref(self) -> str:
-        if self.kind == "tool":
-            return f"tool:{self.path}"
-        if self.kind == "attachment":
-            return self.path
-        return f"{self.domain}/{self.path}:L{self.start_line}-L{self.end_line}"
+    @classmethod
+    def upgrade_fields(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A trace written before the one Citation kept the place in flat fields."""
+        if "citation" not in values and values.get("kind") in ("tool", "attachment"):
+            values = {**values, "domain": ""}  # their refs were the tool's name and the label alone
+        return _cited_fields(values)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["ref"] = self.ref
-        d["score"] = round(self.score, 4)
-        return d
+        return {"n": self.n, "text": self.text, **self.citation.to_dict(), "score": round(self.score, 4),
+                "kind": self.kind}
+
+
+def _cited_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of a record with its flat place fields (domain, path, lines, heading) as one
+    ``citation`` — how traces and snapshots written before the Citation type load."""
+    if "citation" in values:
+        return values
+    flat = {k: values.get(k) for k in ("domain", "path", "start_line", "end_line", "heading")}
+    citation = Citation(str(flat["path"] or ""), int(flat["start_line"] or 0), int(flat["end_line"] or 0),
+                        str(flat["heading"] or ""), str(flat["domain"] or ""))
+    return {**{k: v for k, v in values.items() if k not in flat}, "citation": citation}
 
 
 @dataclass(frozen=True)
@@ -331,12 +334,12 @@ def compose_answer(
         parts.append(note)
     cited = [p for p in pieces if p.kind != "tool"] if refs else []
     if cited:
-        parts.append("\n".join(f"[{p.n}] {p.ref}" + (f" § {p.heading}" if p.heading else "") for p in cited))
+        parts.append("\n".join(f"[{p.n}] {p.citation.titled}" for p in cited))
     return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------------- JSON
-_MESSAGES = (Attachment, UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
+_MESSAGES = (Citation, Attachment, UserMessage, RoutedMessage, Source, ToolResult, StoredTurn, MemoryContext, EvidencePiece, Evidence,
              ContextEnrichedMessage, LLMRequest, Usage, StreamChunk, Regenerate, Dropped, Response, TextDelta)
 
 

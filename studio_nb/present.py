@@ -83,7 +83,7 @@ def markdown(obj: Any, *, steps: bool = False, timings: bool = True) -> str:
             ]
             out.append("**Tools**\n\n" + "\n".join(calls))
         if resp.sources:
-            lines = [f"{i}. `{s.ref}` (score {s.score:.3f})" for i, s in enumerate(resp.sources, 1)]
+            lines = [f"{i}. `{s.citation.titled}` (score {s.score:.3f})" for i, s in enumerate(resp.sources, 1)]
             out.append("<details><summary>Sources searched</summary>\n\n" + "\n".join(lines) + "\n\n</details>")
         if timings and resp.timings:
             cells = ", ".join(f"{k} {v:.0f} ms" for k, v in resp.timings.items())
@@ -187,7 +187,8 @@ def sources_html(obj: Any) -> str:
     resp = _view(obj).response
     if resp is None or not resp.sources:
         return ""
-    items = "".join(f"<li><code>{escape(s.ref)}</code> <small>({s.score:.3f})</small></li>" for s in resp.sources)
+    items = "".join(f"<li><code>{escape(s.citation.titled)}</code> <small>({s.score:.3f})</small></li>"
+                    for s in resp.sources)
     return f"<b>Sources</b><ol>{items}</ol>"
 
 
@@ -210,7 +211,7 @@ def plain(obj: Any, *, sources: bool = True, passages: bool = True) -> str:
     for d in resp.dropped:
         text += f"\n[dropped as unsupported: {d.text.strip()} — {d.reason}]"
     if sources and resp.sources and not (resp.evidence and resp.evidence.pieces):
-        text += "\n\nSources:\n" + "\n".join(f"  [{i}] {s.ref}" for i, s in enumerate(resp.sources, 1))
+        text += "\n\nSources:\n" + "\n".join(f"  [{i}] {s.citation.titled}" for i, s in enumerate(resp.sources, 1))
     return text if passages else text.strip("\n")
 
 

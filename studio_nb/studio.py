@@ -225,7 +225,7 @@ class StudioPipeline:
     ) -> Turn:
         """Start answering ``text`` and return its Turn at once (see ``studio_nb/turn.py``).
 
-        The turn runs on studio-nb's background loop; iterate it (sync or async) to
+        The turn runs on studio-nb's loop (``kernel.sync``); iterate it (sync or async) to
         stream its parts, ``turn.text()`` to wait, ``turn.stop()`` to cancel.
         ``attachments`` (``messages.Attachment``: a cell or file) are part of the question,
         cited by label; ``search`` is what retrieval looks for when not the question itself.

@@ -79,7 +79,7 @@ class Turn:
         return self
 
     def start(self, produce: Callable[["Turn"], AsyncIterator[Part]]) -> "Turn":
-        """Run ``produce(self)`` on the background loop; every item it yields becomes a part."""
+        """Run ``produce(self)`` on studio-nb's loop (``kernel.sync``); every item it yields becomes a part."""
         self._future = asyncio.run_coroutine_threadsafe(self._run(produce), background_loop())
         return self
 

@@ -153,8 +153,8 @@ class ChatMember:
     def locate(self, pipe: Any, author: str) -> render.Locate:
         """Where a cited passage lies under the Jupyter root, as ``author`` may see it."""
 
-        def find(piece: Any) -> str | None:
-            path = pipe.knowledge.locate(piece.domain, piece.path, user=author)
+        def find(citation: Any) -> str | None:
+            path = pipe.knowledge.locate(citation.domain, citation.path, user=author)
             if path is None:
                 return None
             path = path.resolve()

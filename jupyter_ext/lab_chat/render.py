@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from studio_nb import present
 
-#: what a citation resolves to: the path under the Jupyter root (None: outside it)
+#: where a ``studio_nb.citation.Citation`` lies: its path under the Jupyter root (None: outside it)
 Locate = Callable[[Any], str | None]
 
 OPEN_COMMAND = "rendermime:handle-local-link"
@@ -64,13 +64,14 @@ def citations(view: Any, locate: Locate) -> str:
     for p in ev.pieces:
         if p.kind != "passage":
             continue
-        where = locate(p)
-        label = f"{Path(p.path).name}:{p.start_line}"
+        cite = p.citation
+        where = locate(cite)
+        label = f"{Path(cite.path).name}:{cite.start_line}"
         if where is None:
             items.append(f"<span class='studio-cite-off' title='outside the Jupyter root: the passage above is "
                          f"the preview'>[{p.n}] {escape(label)}</span>")
         else:
-            items.append(citation_button(p.n, where, p.start_line, label, p.heading))
+            items.append(citation_button(p.n, where, cite.start_line, label, cite.heading))
     return ("<div class='studio-citations'>" + " ".join(items) + "</div>") if items else ""
 
 

@@ -14,7 +14,7 @@
  */
 
 import { state } from "./core.js";
-import { ask, connect, initChat, loadHistory, loadSessions } from "./chat.js";
+import { addTurn, ask, connect, initChat, loadHistory, loadSessions, onFrame } from "./chat.js";
 import { loadGraph } from "./graph.js";
 import { loadTrace, replayFrom, selectNode } from "./inspector.js";
 import { loadVariants } from "./variants.js";
@@ -26,4 +26,6 @@ loadSessions();
 loadVariants();
 loadTrace();
 if (state.session) loadHistory(state.session);
-window.studio = { state: state, ask: ask, replayFrom: replayFrom, selectNode: selectNode };  // tests, console
+// tests, console: onFrame renders a frame as if the server had sent it, into a turn from addTurn
+window.studio = { state: state, ask: ask, addTurn: addTurn, onFrame: onFrame, replayFrom: replayFrom,
+                  selectNode: selectNode };

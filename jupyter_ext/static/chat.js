@@ -2,8 +2,12 @@
  * checked answer with what the grounding guard dropped), and the sessions in the sidebar.
  *
  * An answer arrives in parts: an "evidence" frame (the cited passages, shown at once), then
- * "text" frames (the model's synthesis as it is generated), then "done" with the checked
- * synthesis and the sentences the grounding guard dropped (shown struck through, with why).
+ * "text" frames (the model's synthesis as it is generated), then "done": the turn as JSON
+ * (studio_nb.present.to_json, the shape `studio-nb chat --json` prints). The page renders
+ * that one shape part by part — evidence pieces with their citations, the synthesis, the
+ * sentences the grounding guard dropped (struck through, with why), the note, the sources
+ * searched — and never chooses between fields: a part the JSON has is shown, one it lacks
+ * is not. ("text", the whole answer as plain text, is for clients that want one string.)
  */
 
 import { $, API, TOKEN, api, h, input, newId, notice, remember, setStatus, state, stopBtn, turnsEl } from "./core.js";
@@ -53,16 +57,7 @@ export function onFrame(f) {
     scheduleRender(turn);
   } else if (f.type === "done") {
     if (!turn) return;
-    if (f.evidence) renderEvidence(turn, f.evidence);
-    if (!f.stopped) turn.text = typeof f.synthesis === "string" && f.evidence ? f.synthesis : (f.text || "");
-    turn.note = f.note || "";
-    if (turn.verdict && !f.stopped) {  // a replay: the whole answer, like the "before" side next to it
-      turn.evidence.replaceChildren();
-      turn.text = f.text || "";
-    }
-    renderAnswer(turn);
-    renderDropped(turn, f);
-    showDone(turn, f);
+    renderTurn(turn, f);
     if (f.diff && turn.verdict) renderVerdict(turn, f.diff);
     finishTurn(turn, null);
     loadSessions();
@@ -85,14 +80,36 @@ export function addTurn(question) {
   var answer = h("div", "answer");
   answer.dataset.state = "streaming";
   var dropped = h("div", "dropped");
+  var note = h("div", "note");
   var trace = h("ol", "trace");
   var meta = h("div", "meta");
   var sources = h("ul", "sources");
-  box.append(evidence, answer, dropped, trace, sources, meta);
+  box.append(evidence, answer, dropped, note, trace, sources, meta);
   turnsEl.appendChild(box);
   box.scrollIntoView({ block: "end" });
-  return { box: box, evidence: evidence, answer: answer, dropped: dropped, trace: trace, meta: meta,
+  return { box: box, evidence: evidence, answer: answer, dropped: dropped, note: note, trace: trace, meta: meta,
            sources: sources, text: "", tokens: 0, steps: {}, pending: false, rid: null };
+}
+
+// a finished turn, from its JSON (present.to_json): each part the JSON has, where it belongs
+export function renderTurn(turn, f) {
+  if (f.evidence) renderEvidence(turn, f.evidence);
+  if (!f.stopped) turn.text = f.synthesis || "";  // stopped: what streamed stays, marked by showDone
+  renderAnswer(turn);
+  renderDropped(turn, f);
+  var ev = f.evidence || {};
+  // the turn's note, unless it is the evidence's own (already shown in the evidence list)
+  var note = f.note && !(ev.note === f.note && !(ev.pieces || []).length) ? f.note : "";
+  turn.note.replaceChildren();
+  if (note) turn.note.appendChild(h("em", null, note));
+  showDone(turn, f);
+}
+
+// one citation as the page shows it: its ref, its heading in the tooltip
+export function citation(cls, c) {
+  var el = h("code", cls, c.ref);
+  if (c.heading) el.title = c.heading;
+  return el;
 }
 
 // the cited passages (or tool results) that answer the question: shown before the synthesis
@@ -103,7 +120,7 @@ export function renderEvidence(turn, ev) {
     li.value = p.n;
     li.dataset.kind = p.kind;
     li.appendChild(h(p.text.indexOf("\n") >= 0 ? "pre" : "span", "text", p.text));
-    if (p.kind !== "tool") li.appendChild(h("code", "ref", p.ref));
+    if (p.kind !== "tool") li.appendChild(citation("ref", p));
     turn.evidence.appendChild(li);
   });
   if (ev.note && !(ev.pieces || []).length) turn.evidence.appendChild(h("li", "note", ev.note));
@@ -129,11 +146,7 @@ export function scheduleRender(turn) {
 }
 
 export function renderAnswer(turn) {
-  if (!turn.text && turn.note) {  // no synthesis survived: say so where the answer would be
-    turn.answer.replaceChildren(h("em", "note", turn.note));
-  } else {
-    turn.answer.replaceChildren(StudioMarkdown.render(turn.text));
-  }
+  turn.answer.replaceChildren(StudioMarkdown.render(turn.text));
   turn.answer.dataset.tokens = String(turn.tokens);
   turn.box.scrollIntoView({ block: "end" });
 }
@@ -152,10 +165,11 @@ export function addStep(turn, f) {
 }
 
 export function showDone(turn, f) {
+  turn.sources.replaceChildren();
   (f.sources || []).forEach(function (s, i) {
     var li = h("li", "source");
     li.appendChild(h("span", "n", "[" + (i + 1) + "] "));
-    li.appendChild(h("span", "path", s.domain + "/" + s.path + ":L" + s.start_line + "-L" + s.end_line));
+    li.appendChild(citation("path", s));
     if (s.heading) li.appendChild(h("span", "heading", " § " + s.heading));
     turn.sources.appendChild(li);
   });

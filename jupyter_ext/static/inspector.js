@@ -118,13 +118,14 @@ export function addReplay(node) {
   var answer = h("div", "answer");
   answer.dataset.state = "streaming";
   var dropped = h("div", "dropped");
-  after.append(evidence, answer, dropped);
+  var note = h("div", "note");
+  after.append(evidence, answer, dropped, note);
   sides.append(before, after);
   var trace = h("ol", "trace"), meta = h("div", "meta"), sources = h("ul", "sources"), verdict = h("div", "verdict");
   box.append(sides, verdict, trace, sources, meta);
   turnsEl.appendChild(box);
   box.scrollIntoView({ block: "end" });
-  return { box: box, evidence: evidence, answer: answer, dropped: dropped, trace: trace, meta: meta,
+  return { box: box, evidence: evidence, answer: answer, dropped: dropped, note: note, trace: trace, meta: meta,
            sources: sources, verdict: verdict, text: "", tokens: 0, steps: {}, pending: false, rid: null };
 }
 

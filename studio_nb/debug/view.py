@@ -46,7 +46,7 @@ def _question(turn: Any) -> str:
 
 
 def _sources(docs: Any) -> str:
-    return _lines(f"{s.ref} (score {s.score:.3f})" for s in docs)
+    return _lines(f"{s.citation.titled} (score {s.score:.3f})" for s in docs)
 
 
 def describe(value: Any) -> list[Part]:

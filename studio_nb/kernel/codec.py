@@ -10,7 +10,9 @@ Two rules keep it safe and small:
 
 - Only registered classes are rebuilt (``register(*classes)``; the messages module
   registers its own). A snapshot is data: decoding never imports or calls anything else,
-  an unknown ``__type__`` stays a plain dict.
+  an unknown ``__type__`` stays a plain dict. A class whose fields changed may define
+  ``upgrade_fields(values) -> values`` (a classmethod) to map an older document's
+  decoded fields onto its own, so yesterday's traces still load.
 - One document shares objects: a message met a second time (the RoutedMessage inside every
   later message of a turn) is written once and then as ``{"$ref": "/path/of/first"}``, so
   a trace is a few kilobytes instead of every record repeating the retrieved documents.
@@ -197,6 +199,9 @@ class Decoder:
         if cls is None:  # not registered: stays data, never code
             obj: Any = {TYPE: data[TYPE], **values}
         else:
+            upgrade = getattr(cls, "upgrade_fields", None)
+            if upgrade is not None:  # a document written before the class changed its fields
+                values = upgrade(values)
             names = {f.name for f in dataclasses.fields(cls) if f.init}
             try:
                 obj = cls(**{k: v for k, v in values.items() if k in names})

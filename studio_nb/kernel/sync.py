@@ -6,6 +6,11 @@ the panel, ``ToolRegistry.call_sync``) therefore hands its coroutine to one back
 loop thread owned by studio-nb. A single loop also keeps loop-bound state (locks, queues
 of the engine) on one loop. Nothing here polls: readers block on thread primitives that
 the loop signals.
+
+A process that already runs an event loop for its front ends — the Jupyter server — makes
+that loop studio-nb's one loop instead (``use_loop``), before any turn runs: every turn of
+the process (WebSocket chats, REST replays, the JupyterLab chat member) then runs on the
+loop that reads it, and a token crosses no thread between the model client and the socket.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ _lock = threading.Lock()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
-    """The shared loop, started on first use in a daemon thread."""
+    """The shared loop: the one given to ``use_loop``, else started on first use in a daemon thread."""
     global _loop
     with _lock:
         if _loop is None or _loop.is_closed():
@@ -38,6 +43,26 @@ def background_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop = loop
         return _loop
+
+
+def use_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Make ``loop`` (one this process already runs, such as Jupyter server's) studio-nb's
+    loop; returns whether it is now.
+
+    Only while studio-nb has no live loop of its own: the engine's locks, events and queues
+    belong to the loop that first used them, so a live loop is never replaced (False). Once
+    ``loop`` closes, ``background_loop`` starts a thread of its own again. Blocking work
+    stays off it as before: operators marked ``blocking`` and the sync entry points run in
+    worker threads, and ``run_sync`` called on the loop itself raises instead of deadlocking.
+    """
+    global _loop
+    with _lock:
+        if _loop is loop:
+            return True
+        if _loop is not None and not _loop.is_closed():
+            return False
+        _loop = loop
+        return True
 
 
 def on_background_loop() -> bool:

@@ -115,7 +115,7 @@ class SearchResults(list):
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{i}</td><td>{_score(h.score)}</td><td>{_score(h.dense_score)}</td>"
-            f"<td>{_score(h.lexical_score)}</td><td><code>{escape(h.ref)}</code></td>"
+            f"<td>{_score(h.lexical_score)}</td><td><code>{escape(h.citation.titled)}</code></td>"
             f"<td>{escape(_short(h.chunk.text, 160))}</td></tr>"
             for i, h in enumerate(self, 1)
         )
@@ -129,7 +129,7 @@ class SearchResults(list):
         p.text(self.title())
         for i, h in enumerate(self, 1):
             p.break_()
-            p.text(f"{i:>2}. {h.score:.3f}  {h.ref}")
+            p.text(f"{i:>2}. {h.score:.3f}  {h.citation.titled}")
 
 
 class SearchComparison:
@@ -144,7 +144,7 @@ class SearchComparison:
     def _repr_html_(self) -> str:
         cols = "".join(
             f"<div style='flex:1;min-width:0'><b>{escape(mode)}</b><ol>"
-            + "".join(f"<li><code>{escape(h.ref)}</code> <small>{_score(h.score)}</small></li>" for h in hits)
+            + "".join(f"<li><code>{escape(h.citation.titled)}</code> <small>{_score(h.score)}</small></li>" for h in hits)
             + "</ol></div>"
             for mode, hits in self.results.items()
         )
@@ -159,7 +159,7 @@ class SearchComparison:
             p.text(f"{mode}:")
             for i, h in enumerate(hits, 1):
                 p.break_()
-                p.text(f"  {i}. {h.ref}")
+                p.text(f"  {i}. {h.citation.titled}")
 
 
 def compare_search(

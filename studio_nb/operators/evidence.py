@@ -32,9 +32,10 @@ from typing import AsyncIterator
 
 import anyio
 
+from studio_nb.citation import Citation
 from studio_nb.errors import ConfigError
 from studio_nb.kernel import Operator
-from studio_nb.messages import ContextEnrichedMessage, Evidence, EvidencePiece, Response, is_chinese
+from studio_nb.messages import ContextEnrichedMessage, Evidence, EvidencePiece, Response, Source, is_chinese
 from studio_nb.operators.respond import respond
 from studio_nb.services.intent.types import Intent
 from studio_nb.services.tools.statements import state
@@ -49,6 +50,14 @@ UNSURE = 0.6
 def language(text: str) -> str:
     """The language a question is asked in, as the synthesis languages name it: zh or en."""
     return "zh" if is_chinese(text) else "en"
+
+
+def passage_citation(doc: Source, sel) -> Citation:
+    """Where a selected passage of ``doc`` is: its own lines of the chunk's file. (A chunk
+    counted in cells or pages keeps its own range: the selector counts lines.)"""
+    if doc.citation.unit != "L":
+        return doc.citation
+    return replace(doc.citation, start_line=sel.start_line, end_line=sel.end_line)
 
 
 def nothing_found(msg: ContextEnrichedMessage) -> str:
@@ -103,21 +112,18 @@ class EvidenceOp(Operator):
         original = msg.routed.original
         pieces: list[EvidencePiece] = []
         for a in original.attachments:  # what the user attached is part of the question: shown first, as is
-            pieces.append(EvidencePiece(len(pieces) + 1, a.text, "attached", a.label, kind="attachment"))
+            pieces.append(EvidencePiece(len(pieces) + 1, a.text, Citation(a.label), kind="attachment"))
         attached = len(pieces)
         for t in msg.tool_results:
             text = state(t.name, t.arguments, t.result, t.error)
-            pieces.append(EvidencePiece(len(pieces) + 1, text, "tool", t.name, kind="tool"))
+            pieces.append(EvidencePiece(len(pieces) + 1, text, Citation(t.name), kind="tool"))
         if msg.documents and len(pieces) == attached:
             floor = self.floor(msg.routed.intent, msg.routed.confidence)
             for sel in self.selector.select(msg.routed.content, msg.documents):
                 if sel.score < floor:
                     continue
-                doc = msg.documents[sel.doc]
-                pieces.append(EvidencePiece(
-                    len(pieces) + 1, sel.text, doc.domain, doc.path, sel.start_line, sel.end_line,
-                    doc.heading, sel.score,
-                ))
+                pieces.append(EvidencePiece(len(pieces) + 1, sel.text, passage_citation(msg.documents[sel.doc], sel),
+                                            sel.score))
         note = ""
         if not pieces and (msg.routed.intent in DOCUMENT_INTENTS or msg.documents):
             note = nothing_found(msg)

@@ -48,15 +48,4 @@ class KnowledgeRAGOp(Operator):
     async def process(self, msg: RoutedMessage) -> tuple[Source, ...]:
         hits = await self.knowledge.asearch(msg.original.search or msg.content, domains=self.domains_for(msg), k=self.k, mode=self.mode,
                                             user=msg.original.user)
-        return tuple(
-            Source(
-                domain=h.chunk.domain,
-                path=h.chunk.source,
-                heading=h.chunk.heading,
-                start_line=h.chunk.start_line,
-                end_line=h.chunk.end_line,
-                score=float(h.score),
-                text=h.chunk.text,
-            )
-            for h in hits
-        )
+        return tuple(Source(h.chunk.citation, float(h.score), h.chunk.text) for h in hits)

@@ -54,8 +54,8 @@ def test_search_returns_sources_with_line_ranges(data_dir):
     out = run(data_dir, "search", "how do I register a service and call it from a map function", "--json")
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
-    assert hits and all({"source", "start_line", "end_line", "score"} <= set(h) for h in hits)
-    assert hits[0]["source"] in EXAMPLES and hits[0]["start_line"] <= hits[0]["end_line"]
+    assert hits and all({"ref", "path", "start_line", "end_line", "score"} <= set(h) for h in hits)
+    assert hits[0]["path"] in EXAMPLES and hits[0]["start_line"] <= hits[0]["end_line"]
 
 
 def test_chat_json_records_the_calculator_call(data_dir):

@@ -78,6 +78,7 @@ def test_no_prompt_or_retry_text_reaches_the_answer(echo_pipe: Any, question: st
 
 def test_a_general_question_with_nothing_found_says_so_then_labels_the_model_answer() -> None:
     """The order the user reads: nothing found (and where), then the model's answer as its own."""
+    from studio_nb.citation import Citation
     from studio_nb.messages import ContextEnrichedMessage, RoutedMessage, Source, StreamChunk, UserMessage
     from studio_nb.messages import Evidence, LLMRequest
     from studio_nb.operators import GroundingGuardOp
@@ -85,7 +86,7 @@ def test_a_general_question_with_nothing_found_says_so_then_labels_the_model_ans
 
     user = UserMessage("Tell me a joke about penguins", session_id="s", request_id="r")
     routed = RoutedMessage(user, "GENERAL_CHAT", ("sage_docs",), 0.9)
-    ctx = ContextEnrichedMessage(routed, documents=(Source("sage_docs", "a.md", "", 1, 2, 0.1, "Unrelated text."),),
+    ctx = ContextEnrichedMessage(routed, documents=(Source(Citation("a.md", 1, 2, "", "sage_docs"), 0.1, "Unrelated text."),),
                                  evidence=Evidence((), "Nothing in the selected knowledge (sage_docs) answers this."))
     req = LLMRequest(ctx, ({"role": "system", "content": "Chat in a friendly way, in one or two sentences."},), 48, 0.0, 0)
     chunk = StreamChunk("", "s", "r", is_final=True, text="Why do penguins waddle? To keep warm.", request=req)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from studio_nb.citation import Citation
 from studio_nb.messages import Evidence, EvidencePiece, compose_answer
 from studio_nb.services.evidence import EvidenceSelector, split_units
 from studio_nb.services.knowledge.split_markdown import split_markdown
@@ -57,7 +58,8 @@ def test_evidence_from_a_numbered_list_reads_cleanly_under_its_citation(question
     picked = EvidenceSelector().select(question, chunks)
     assert picked
     pieces = tuple(
-        EvidencePiece(n, s.text, "studio_nb_docs", "overview.md", s.start_line, s.end_line, chunks[s.doc].heading, s.score)
+        EvidencePiece(n, s.text, Citation("overview.md", s.start_line, s.end_line, chunks[s.doc].heading, "studio_nb_docs"),
+                      s.score)
         for n, s in enumerate(picked, 1)
     )
     answer = compose_answer(Evidence(pieces), question=question)

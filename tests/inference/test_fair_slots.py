@@ -66,6 +66,38 @@ def test_one_user_never_holds_the_last_copy():
     assert all(c.closed for c in slots.loaded)
 
 
+def _two_copies() -> FairSlots:
+    slots = FairSlots(Copy("a"), lambda: Copy("b"), size=2)
+    for _ in range(200):
+        if len(slots.loaded) == 2:
+            return slots
+        threading.Event().wait(0.01)
+    raise AssertionError("the second copy did not load")
+
+
+def test_a_user_gets_back_the_copy_that_holds_their_last_prompt():
+    """A copy's KV cache holds the last prompt it ran: a lone user's requests one after
+    another stay on one copy (in rotation every other one evaluated its prompt afresh),
+    and with two users each keeps their own."""
+    slots = _two_copies()
+    with slots.slot("bob") as first:
+        pass
+    for _ in range(4):
+        with slots.slot("bob") as llm:
+            assert llm is first
+    got: list = []
+    b, b_in, b_go = start(slots, "bob", got)
+    assert b_in.wait(5)
+    with slots.slot("alice") as theirs:  # bob holds his copy: alice gets the other
+        assert theirs is not first
+    b_go.set()
+    b.join(5)
+    with slots.slot("alice") as llm:
+        assert llm is theirs
+    with slots.slot("bob") as llm:
+        assert llm is first
+
+
 def test_a_single_copy_is_shared_in_arrival_order():
     slots = FairSlots(Copy("a"), size=1)
     got: list = []

@@ -32,6 +32,10 @@ def studio_config(data_dir: Any, /, **extra: Any) -> dict[str, Any]:
     cfg = {
         "data_dir": str(data_dir),
         "pipeline_overrides": overrides,
+        # an in-process server shares this test process (and studio-nb's loop) with every
+        # other test and gets a fresh event loop per test; the child-process servers
+        # (server_proc.py, the browser and reliability tests) run turns on their loop
+        "turns_on_server_loop": False,
     }
     cfg.update(extra)
     return cfg

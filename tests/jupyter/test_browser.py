@@ -102,6 +102,7 @@ def test_studio_page_streams_an_answer_and_lights_the_graph(server):
     def rag(graph):
         return next(n["enabled"] for n in graph["nodes"] if n["name"] == "knowledge_rag")
 
+    assert server.get("studio/api/health")["runtime"]["turn_loop"] == "server"  # one loop: no thread per token
     assert rag(server.get(f"studio/api/pipeline?session_id={sid}")) is False
     assert rag(server.get("studio/api/pipeline")) is True
     assert answer.strip()
@@ -148,9 +149,10 @@ def test_the_inspector_shows_what_a_node_got_and_a_replay_sits_beside_the_answer
                                "s => s.name === 'answer_mode' && s.value === 'extractive')")
         page.click(node("evidence"))
         page.click("#inspector button.replay")
-        page.wait_for_selector(".turn.replay .after .answer[data-state=done]", timeout=300_000)
+        # attached: an extractive answer is its evidence, and its answer box stays empty
+        page.wait_for_selector(".turn.replay .after .answer[data-state=done]", state="attached", timeout=300_000)
         before = page.locator(".turn.replay .before .answer").inner_text()
-        after = page.locator(".turn.replay .after .answer").inner_text()
+        after = "\n".join(page.locator(".turn.replay .after").locator(".evidence, .answer, .note").all_inner_texts())
         verdict = page.locator(".turn.replay .verdict").inner_text()
         intent_status = page.locator(node("intent_router")).get_attribute("data-status")
         page.wait_for_function("() => window.studio.state.trace && window.studio.state.trace.replay_of")
@@ -172,6 +174,53 @@ def test_the_inspector_shows_what_a_node_got_and_a_replay_sits_beside_the_answer
     assert intent_status == "reused" and reused_line.startswith("reused from the recorded turn")
     assert [t["request_id"] for t in server.get(f"studio/api/sessions/{sid}")["turns"]] == [trace["replay_of"]]
     assert shot.stat().st_size > 10_000
+
+
+def test_the_page_renders_the_turn_json_it_is_sent(server):
+    """The ``done`` frame is ``present.to_json`` of the turn; the page shows each part it has
+    where it belongs and nothing it lacks — it does not choose between ``synthesis`` and
+    ``text`` (a page that did would show the note-only turn's note as its answer, and hide
+    the note of a turn that has a synthesis)."""
+    from jupyter_ext.protocol import done_frame
+    from studio_nb import present
+    from studio_nb.citation import Citation
+    from studio_nb.messages import Dropped, Evidence, EvidencePiece, Response, Source
+
+    cite = Citation("kernel.md", 41, 43, "The kernel > ParallelGroup", "studio_nb_docs")
+    piece = EvidencePiece(1, "A ParallelGroup runs independent branches concurrently.", cite, 0.9)
+    turns = {
+        "t-note": Response("GENERAL_CHAT", "s", "t-note", question="summarise it", note="The summary was left out."),
+        "t-all": Response("KNOWLEDGE_QUERY", "s", "t-all", question="what is a ParallelGroup?",
+                          evidence=Evidence((piece,)), synthesis="It runs branches at once [1].",
+                          dropped=(Dropped("It is the fastest group.", "not in the evidence"),),
+                          note="One sentence was dropped.", sources=(Source(cite, 0.91),)),
+    }
+    with studio_page(server, 1200, 900) as (page, errors):
+        shown = {}
+        for rid, resp in turns.items():
+            frame = done_frame(present.to_json(resp), rid)
+            assert frame["text"] != frame["synthesis"]  # the whole-answer string is not what the page shows
+            shown[rid] = page.evaluate(
+                """([rid, question, frame]) => {
+                  const turn = studio.addTurn(question);
+                  turn.rid = rid;
+                  studio.state.requests[rid] = turn;
+                  studio.onFrame(frame);
+                  const text = (sel) => [...turn.box.querySelectorAll(sel)].map(e => e.textContent.trim());
+                  return {answer: text('.answer'), note: text(':scope > .note'), refs: text('.evidence code.ref'),
+                          titles: [...turn.box.querySelectorAll('.evidence code.ref')].map(e => e.title),
+                          dropped: text('.dropped del'), sources: text('.sources code.path'),
+                          state: turn.answer.dataset.state};
+                }""",
+                [rid, resp.question, frame],
+            )
+    assert not errors, errors
+    assert shown["t-note"] == {"answer": [""], "note": ["The summary was left out."], "refs": [], "titles": [],
+                               "dropped": [], "sources": [], "state": "done"}
+    assert shown["t-all"] == {"answer": ["It runs branches at once [1]."], "note": ["One sentence was dropped."],
+                              "refs": ["studio_nb_docs/kernel.md:L41-L43"], "titles": ["The kernel > ParallelGroup"],
+                              "dropped": ["It is the fastest group."], "sources": ["studio_nb_docs/kernel.md:L41-L43"],
+                              "state": "done"}
 
 
 HOSTILE = """# Title <script>alert(1)</script>

@@ -93,7 +93,7 @@ async def test_upload_ingests_and_search_finds_it(jp_fetch):
     assert domains["test_uploads"]["files"] == 1
     hits = (await get_json(jp_fetch, "search", params={"q": "quokka operator zebra", "domains": "test_uploads",
                                                        "k": "3"}))["hits"]
-    assert hits and hits[0]["source"] == "zebra.md" and hits[0]["heading"].startswith("Zebra")
+    assert hits and hits[0]["path"] == "zebra.md" and hits[0]["heading"].startswith("Zebra")
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("studio", "api", "search")
     assert err.value.code == 400

@@ -96,8 +96,9 @@ def test_hit_line_ranges_and_refs_match_the_files(ingested, corpus: Path) -> Non
             c = hit.chunk
             lines = (corpus / c.source).read_text(encoding="utf-8").split("\n")
             assert c.text == "\n".join(lines[c.start_line - 1 : c.end_line])
-            assert hit.ref == f"{c.source}:L{c.start_line}-L{c.end_line} § {c.heading}"
-            assert re.fullmatch(r"\S+:L\d+-L\d+ § .+", hit.ref)
+            assert hit.ref == f"{c.domain}/{c.source}:L{c.start_line}-L{c.end_line}"
+            assert hit.citation.titled == f"{hit.ref} § {c.heading}"
+            assert re.fullmatch(r"\S+:L\d+-L\d+", hit.ref)
             seen += 1
     assert seen >= 25
 

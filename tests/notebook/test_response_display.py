@@ -10,8 +10,9 @@ SCRIPT = """
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 import studio_nb
+from studio_nb.citation import Citation
 from studio_nb.messages import Evidence, EvidencePiece, Response
-piece = EvidencePiece(1, "A ParallelGroup runs its branches concurrently.", "docs", "kernel.md", 3, 4)
+piece = EvidencePiece(1, "A ParallelGroup runs its branches concurrently.", Citation("kernel.md", 3, 4, domain="docs"))
 response = Response("GENERAL_CHAT", "s", "r1", evidence=Evidence((piece,)), synthesis="It runs them at once.",
                     question="what is it?")
 print(shell.display_formatter.format(response)[0]["text/markdown"])

@@ -11,6 +11,7 @@ from studio_nb.debug.log import TurnLog
 from studio_nb.debug.trace import TurnTrace
 from studio_nb.errors import ConfigError, WiringError
 from studio_nb.kernel.trace import TraceRecord
+from studio_nb.citation import Citation
 from studio_nb.messages import (ContextEnrichedMessage, Evidence, EvidencePiece, LLMRequest, Response, RoutedMessage,
                                 Source, UserMessage, from_json, rebind, to_json)
 from studio_nb.kernel.testing import Identity  # noqa: F401  (registers an Any -> Any operator)
@@ -21,8 +22,8 @@ from studio_nb.turn import Turn
 def _context() -> ContextEnrichedMessage:
     user = UserMessage("what is a ParallelGroup?", session_id="s", request_id="r1", created_at=1.0)
     routed = RoutedMessage(user, "KNOWLEDGE_QUERY", ("studio_nb_docs",), 0.9, routing=({"stage": "x", "n": [1, 2]},))
-    docs = (Source("d", "kernel.md", "Group", 1, 4, 0.5, "A ParallelGroup runs branches."),)
-    ev = Evidence((EvidencePiece(1, "A ParallelGroup runs branches.", "d", "kernel.md", 1, 1),), "", "r1", "s")
+    docs = (Source(Citation("kernel.md", 1, 4, "Group", "d"), 0.5, "A ParallelGroup runs branches."),)
+    ev = Evidence((EvidencePiece(1, "A ParallelGroup runs branches.", Citation("kernel.md", 1, 1, domain="d")),), "", "r1", "s")
     return ContextEnrichedMessage(routed, documents=docs, evidence=ev, degraded=(("tool_executor", "x"),))
 
 

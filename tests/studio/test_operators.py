@@ -14,6 +14,7 @@ import pytest
 
 from studio_nb.errors import BudgetExceededError
 from studio_nb.kernel import Branches, Operator, Pipeline
+from studio_nb.citation import Citation
 from studio_nb.messages import (
     ContextEnrichedMessage,
     LLMRequest,
@@ -35,7 +36,7 @@ def routed(text: str = "What is a ParallelGroup?", intent: str = "KNOWLEDGE_QUER
 
 
 def doc(i: int, score: float, chars: int = 600) -> Source:
-    return Source("sage_docs", f"doc{i}.md", f"Heading {i}", 1, 10, score, ("word%d " % i) * (chars // 6))
+    return Source(Citation(f"doc{i}.md", 1, 10, f"Heading {i}", "sage_docs"), score, ("word%d " % i) * (chars // 6))
 
 
 @pytest.mark.parametrize(
@@ -196,7 +197,7 @@ def test_llm_inference_stops_a_looping_answer_early():
 
 # ---------------------------------------------------------------------- evidence and grounding
 PARALLEL_DOC = Source(
-    "studio_nb_docs", "kernel.md", "ParallelGroup", 40, 44,
+    Citation("kernel.md", 40, 44, "ParallelGroup", "studio_nb_docs"),
     0.9,
     "## ParallelGroup\n"
     "A ParallelGroup runs independent branches concurrently on the same input and joins them.\n"

@@ -59,7 +59,7 @@ async def test_knowledge_tools(reg):
     assert (await reg.call("list_domains")).result == [{"name": "sage_docs", "chunks": 3},
                                                          {"name": "examples", "chunks": 1}]
     hits = (await reg.call("knowledge_search", {"query": "什么是 SAGE", "domain": "sage_docs", "k": 2})).result
-    assert hits[0]["ref"] == "docs/intro.md:L1-L5 § 简介" and hits[0]["score"] == 0.91234
+    assert hits[0]["ref"] == "sage_docs/docs/intro.md:L1-L5" and hits[0]["heading"] == "简介" and hits[0]["score"] == 0.91234
     assert len(hits[0]["text"]) == 801 and hits[0]["text"].endswith("…")
     bad = await reg.call("knowledge_search", {"query": "x", "domain": "nope"})
     assert bad.error == "unknown domain 'nope'; available: sage_docs, examples"

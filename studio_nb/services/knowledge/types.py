@@ -1,12 +1,15 @@
 """The records the knowledge manager hands out: chunks, search hits, domain and ingest reports.
 
 They are frozen dataclasses of plain values so they can cross threads, be cached, and be
-turned into JSON (``dataclasses.asdict``) for the REST API and the WebSocket ``sources``.
+turned into JSON (``hit_dict``) for the REST API, the CLI and the search tool. A chunk is
+cited by its ``citation`` (``studio_nb.citation``), the one citation type.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from studio_nb.citation import Citation
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,13 @@ class Chunk:
     kind: str
 
     @property
+    def citation(self) -> Citation:
+        """Where the chunk is (``citation.ref``: ``domain/path:L10-L42``)."""
+        return Citation.of_chunk(self.domain, self.source, self.start_line, self.end_line, self.heading, self.kind)
+
+    @property
     def ref(self) -> str:
-        """A human-readable source reference: ``path:L10-L42 § heading``."""
-        unit = {"notebook": "C", "pdf": "P"}.get(self.kind, "L")
-        loc = f"{self.source}:{unit}{self.start_line}-{unit}{self.end_line}"
-        return f"{loc} § {self.heading}" if self.heading else loc
+        return self.citation.ref
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,12 @@ class SearchHit:
     lexical_score: float | None = None
 
     @property
+    def citation(self) -> Citation:
+        return self.chunk.citation
+
+    @property
     def ref(self) -> str:
-        return self.chunk.ref
+        return self.chunk.citation.ref
 
 
 @dataclass(frozen=True)
@@ -104,12 +113,7 @@ def hit_dict(hit: SearchHit, *, max_chars: int | None = None) -> dict:
     c = hit.chunk
     text = c.text if max_chars is None or len(c.text) <= max_chars else c.text[:max_chars] + "…"
     return {
-        "domain": c.domain,
-        "source": c.source,
-        "heading": c.heading,
-        "start_line": c.start_line,
-        "end_line": c.end_line,
-        "ref": hit.ref,
+        **c.citation.to_dict(),
         "score": round(hit.score, 5),
         "dense_score": hit.dense_score,
         "lexical_score": hit.lexical_score,
