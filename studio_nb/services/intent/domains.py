@@ -14,8 +14,11 @@ from studio_nb.errors import ConfigError
 from studio_nb.services.intent.keywords import Rule, compile_rule
 from studio_nb.services.intent.types import Intent
 
+#: keywords that send a question to a domain (and only there). Not the product's name "sage":
+#: nearly every question about SAGE says it, and the examples are as much about SAGE as the
+#: docs — with it, "the hello SAGE-DB app" never reached the examples.
 DEFAULT_DOMAINS: Mapping[str, tuple[str, ...]] = {
-    "sage_docs": ("sage", "documentation", "docs", "environment", "localenvironment",
+    "sage_docs": ("documentation", "docs", "environment", "localenvironment",
                   "remoteenvironment", "datastream", "jobmanager", "operator", "operators",
                   "neuromem", "gateway", "install", "installation", "architecture",
                   "文档", "安装", "架构", "算子", "环境"),
