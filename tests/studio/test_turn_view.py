@@ -68,9 +68,10 @@ def test_the_debugger_is_composed_beside_the_pipeline(pipe: Any) -> None:
 
 def test_a_synthesis_that_is_a_code_block_opens_its_fence_on_its_own_line():
     from studio_nb import present
+    from studio_nb.citation import Citation
     from studio_nb.messages import Evidence, EvidencePiece, Response, compose_answer
 
-    evidence = Evidence((EvidencePiece(1, "env.submit(autostop=True)", "sage_docs", "env.md", 3, 3),))
+    evidence = Evidence((EvidencePiece(1, "env.submit(autostop=True)", Citation("env.md", 3, 3, domain="sage_docs")),))
     code = "```python\nenv.submit(autostop=True)\n```"
     assert "In short:\n```python\n" in compose_answer(evidence, code, question="How do I submit?")
     resp = Response("KNOWLEDGE_QUERY", "s", "r", question="How do I submit?", evidence=evidence, synthesis=code)
