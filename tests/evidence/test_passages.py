@@ -122,6 +122,9 @@ def test_a_parenthesised_import_is_an_import_and_code_that_uses_it_is_not():
 
     assert _imports_only(Unit("import numpy as np\nfrom sage.vdb import (\n    FaissIndex,\n)", 1, 4, "code"))
     assert not _imports_only(Unit("from sage.vdb import (FaissIndex,\n    Flat)\nindex = FaissIndex()", 1, 3, "code"))
+    guarded = "# fall back to the source tree\ntry:\n    from sage.core import BatchFunction\nexcept ImportError:\n    pass"
+    assert _imports_only(Unit(guarded, 1, 5, "code"))
+    assert not _imports_only(Unit("try:\n    run()\nexcept ValueError:\n    pass", 1, 4, "code"))
 
 
 def test_a_question_of_how_long_is_answered_by_prose_before_code():

@@ -65,8 +65,8 @@ _WANTS_DURATION = re.compile(r"\bhow (?:long|often)\b|多久|多长时间", re.I
 _WANTS_IMPORT = re.compile(r"\b(import|module|package)\b|导入|模块|包名|哪个包", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
 _NAME_LIKE = re.compile(r"`|\w+[._]\w+|\w+\(\)|--?\w|[A-Z][a-z]+[A-Z]|^\s*(?:\$|sage|pip|python|\./|git|export)\b", re.M)
-#: a line that imports or only comments: a code unit of nothing else explains nothing
-_IMPORT_LINE = re.compile(r"\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]|#|$)")
+#: a line that imports, comments or guards an import (try/except ImportError): a code unit of nothing else explains nothing
+_IMPORT_LINE = re.compile(r"\s*(?:from\s+[\w.]+\s+import\b|import\s+[\w.]|#|$|try:|except\b.*:|else:|finally:|pass$)")
 _IMPORTS = re.compile(r"(?:(?:from\s+[\w.]+\s+)?import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*\s*)+")
 _IMPORTED_NAMES = re.compile(r"(?<=import)\s*\([^()]*\)?\s*$", re.S)
 #: longest unit text shown; longer ones are cut to the window where the question matches
