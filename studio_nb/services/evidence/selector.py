@@ -1,6 +1,6 @@
 """Choose the sentences, lines and code of the retrieved chunks that answer the question.
 
-Retrieval returns whole sections (about 700 characters each, four or five of them); the
+Retrieval returns whole sections (about 600 characters each, ten of them); the
 fact a user asked for is usually one sentence, one list item, one table row or a short
 command in them. Measured on held-out questions, showing the best-matching sentences of
 the retrieved chunks carried far more of the reference facts than the bundled model's
@@ -10,8 +10,10 @@ anything. So this is the first part of every answer.
 Each unit (see ``units.py``) is scored against the question:
 
 - lexical: the share of the question's terms (IDF-weighted over the candidate units, so
-  rare words count more) found in the unit, with the section heading counted at a
-  lower weight; Chinese is segmented (jieba plus character bigrams) like the BM25 index;
+  rare words count more, but a term every chunk holds keeps half the weight of the
+  rarest: it is the topic retrieval found) found in the unit, with the headings above it
+  counted at a lower weight; Chinese is segmented (jieba plus character bigrams) like the
+  BM25 index;
 - identifiers: a name from the question (``LocalEnvironment``, ``env.submit``) in the
   unit is strong evidence;
 - meaning, optionally: cosine similarity of unit and question embeddings when an embedder
@@ -19,7 +21,8 @@ Each unit (see ``units.py``) is scored against the question:
   in the Studio pipeline: on the tune questions it lowered fact coverage from 0.74 to 0.69
   and cost ~40 sentence embeddings per question;
 - answer-likeness: a question that asks for a value, a name or a command prefers units
-  that contain one (digits, code, ``key: value``);
+  that contain one (digits, code, ``key: value``); one that asks what, why or how long
+  prefers prose to code; import lines count only when it asks where a name comes from;
 - the retrieval rank of the unit's chunk, a little.
 
 Then units are taken best first, less their overlap with what is already taken (so five

@@ -6,14 +6,17 @@ sits in one sentence, one list item, one table row or one short code block. Unit
 their line numbers, so every piece of evidence can be cited as ``path:L12-L14``.
 
 Rules, in order:
-- a fenced code block is one unit (cut into runs of lines when it is long);
+- a fenced code block is one unit, cut where a new top-level import, class, function or
+  decorator starts (the next example) and into runs of lines when it is long;
 - list items, table rows and other short lines are one unit each; a list item's own marker
   (``3. ``, ``- ``, ``* ``) is not part of its text: evidence is shown under its citation
   number, and ``[2] 3. The ...`` carries a second number that means nothing out of its list;
   the item's line range still cites it;
 - a paragraph of prose is cut into sentences at ``. ! ?`` followed by a space and at
   ``。！？；`` (Chinese needs no space), never inside an identifier like ``env.submit()``;
-- headings are not units (they are context: they are shown with the piece, not as it).
+- headings are not units (they are context: they are shown with the piece, not as it);
+  each unit knows the heading above it inside its chunk (``section``);
+- badges and images (``[![pypi](…)](…)``, ``![alt](…)``) are left out: they say nothing.
 """
 
 from __future__ import annotations
