@@ -30,7 +30,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from answers import RESULTS, TOP, corpora, ensure_corpus, load_sets  # noqa: E402
+from answers import RESULTS, TOP, ensure_corpus, load_sets  # noqa: E402
 from facts import coverage  # noqa: E402
 
 
