@@ -132,3 +132,10 @@ def test_a_question_of_how_long_is_answered_by_prose_before_code():
     prose = Doc("With autostop=True the environment waits for the job at most 5 minutes, then calls stop().", path="b.md")
     picked = EvidenceSelector().select("How long does a LocalEnvironment job with autostop=True wait?", [code, prose])
     assert "5 minutes" in picked[0].text
+
+
+def test_the_unit_after_a_taken_one_comes_along_only_if_it_could_be_evidence_itself():
+    doc = Doc("To read the ledger, call `read()` on a client.\n\n```python\nfrom okapi.ledger import read\n```\n\n"
+              "The ledger keeps 14 days of entries.")
+    text = "\n".join(p.text for p in EvidenceSelector().select("How do I read the okapi ledger?", [doc]))
+    assert "call `read()`" in text and "import" not in text

@@ -310,10 +310,12 @@ class EvidenceSelector:
         imports_wanted = bool(_WANTS_IMPORT.search(question))
         # a table's header row alone says nothing; it is shown above any row of it that is taken
         headers = {(c.doc, c.unit.context) for c in cands if " | " in c.unit.context}
-        pool = [
-            c for c in cands
-            if c.score >= floor and (imports_wanted or not _imports_only(c.unit)) and (c.doc, c.unit.text) not in headers
-        ]
+
+        def shown_alone(c: Candidate) -> bool:
+            """Whether ``c`` may be evidence by itself (not a bare import, not a lone header row)."""
+            return (imports_wanted or not _imports_only(c.unit)) and (c.doc, c.unit.text) not in headers
+
+        pool = [c for c in cands if c.score >= floor and shown_alone(c)]
         while pool and self.max_chars - used >= self.min_unit_chars:
             c = max(pool, key=gain)
             pool.remove(c)
@@ -337,7 +339,7 @@ class EvidenceSelector:
             elif not (c.unit.kind == "code" and after.unit.kind == "code" and after.unit.start_line > c.unit.end_line + 1):
                 # (the next code block after a gap is another example, not the rest of this one)
                 score[(after.doc, after.index)] += self.follow * c.score
-                if after not in pool:
+                if after not in pool and shown_alone(after):
                     pool.append(after)
         order = sorted({d for d, _ in taken}, key=lambda d: -max(score[key] for key in taken if key[0] == d))
         return [
