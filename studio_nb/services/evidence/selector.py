@@ -341,13 +341,15 @@ class EvidenceSelector:
                 score[(after.doc, after.index)] += self.follow * c.score
                 if after not in pool and shown_alone(after):
                     pool.append(after)
-        order = sorted({d for d, _ in taken}, key=lambda d: -max(score[key] for key in taken if key[0] == d))
-        return [
-            Selection(d, tuple(taken[key].unit for key in sorted(k for k in taken if k[0] == d)),
-                      max(score[key] for key in taken if key[0] == d),
-                      tuple(i for _, i in sorted(k for k in taken if k[0] == d)))
-            for d in order
+        per_doc: dict[int, list[tuple[int, int]]] = {}
+        for key in sorted(taken):
+            per_doc.setdefault(key[0], []).append(key)
+        pieces = [
+            Selection(d, tuple(taken[key].unit for key in keys), max(score[key] for key in keys),
+                      tuple(i for _, i in keys))
+            for d, keys in per_doc.items()
         ]
+        return sorted(pieces, key=lambda p: -p.score)
 
 
 def _imports_only(unit: Unit) -> bool:
