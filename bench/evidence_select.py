@@ -65,10 +65,17 @@ def cached(set_name: str, questions: list[dict], split: str, refresh: bool) -> l
 
 def shown(row: dict, selector, floor_of) -> str:
     """The evidence as the answer shows it: ``[n] text`` lines of the pieces above the floor."""
+    from studio_nb.citation import Citation
+    from studio_nb.messages import Evidence, EvidencePiece, compose_answer
+
     docs = [SimpleNamespace(**d) for d in row["docs"]]
     floor = floor_of(row["intent"], row["confidence"])
-    pieces = [s.text for s in selector.select(row["q"], docs) if s.score >= floor]
-    return "\n".join(f"[{n}] {t}" for n, t in enumerate(pieces, 1))
+    picked = [s for s in selector.select(row["q"], docs) if s.score >= floor]
+    pieces = tuple(
+        EvidencePiece(n, s.text, Citation(docs[s.doc].path, s.start_line, s.end_line, domain=docs[s.doc].domain))
+        for n, s in enumerate(picked, 1)
+    )
+    return compose_answer(Evidence(pieces), question=row["q"], refs=False)  # as bench/answers.py scores it
 
 
 def main() -> int:
