@@ -123,3 +123,13 @@ def test_badges_and_images_are_not_evidence_and_links_stay():
     units = split_units(text)
     assert [u.text for u in units] == ["HanLP is a toolkit.", "See the picture and [the tutorial](https://x.y/t)."]
     assert units[0].start_line == 3
+
+
+def test_code_abbreviations_meet_the_words_they_shorten():
+    """"dimension" finds ``dim = 4``: code shortens the words a question spells out."""
+    code = Doc("def main():\n    dim = 4\n\n    total = 5\n    print('vector demo')\n",
+               path="hello_db.py", heading="hello_db.py")
+    question = "Which vector dimension does the hello_db example use?"
+    picked = EvidenceSelector(max_chars=40).select(question, [code])
+    assert "dim = 4" in picked[0].text
+    assert "dim = 4" not in EvidenceSelector(max_chars=40, abbreviation_weight=0).select(question, [code])[0].text

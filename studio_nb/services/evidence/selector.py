@@ -13,7 +13,8 @@ Each unit (see ``units.py``) is scored against the question:
   rare words count more, but a term every chunk holds keeps half the weight of the
   rarest: it is the topic retrieval found) found in the unit, with the headings above it
   counted at a lower weight; Chinese is segmented (jieba plus character bigrams) like the
-  BM25 index;
+  BM25 index; a word code abbreviates (``dim`` for "dimension", ``env`` for
+  "environment") counts at ``abbreviation_weight``;
 - identifiers: a name from the question (``LocalEnvironment``, ``env.submit``) in the
   unit is strong evidence;
 - meaning, optionally: cosine similarity of unit and question embeddings when an embedder
@@ -152,6 +153,7 @@ class EvidenceSelector:
         import_penalty: float = 0.3,
         chunk_weight: float = 0.3,
         restatement: float = 0.25,
+        abbreviation_weight: float = 0.8,
         embedder: Any = None,
     ) -> None:
         self.max_chars = max_chars
@@ -171,6 +173,7 @@ class EvidenceSelector:
         self.import_penalty = import_penalty
         self.chunk_weight = chunk_weight
         self.restatement = restatement
+        self.abbreviation_weight = abbreviation_weight
         self.embedder = embedder
 
     # ------------------------------------------------------------------ candidates
@@ -215,6 +218,8 @@ class EvidenceSelector:
         for k, c in enumerate(cands):
             text = c.unit.text
             hit = sum(idf[t] for t in q_terms & c.terms)
+            if self.abbreviation_weight:
+                hit += self.abbreviation_weight * sum(idf[t] for t in _abbreviated(q_terms - c.terms, c.terms))
             ctx = sum(idf[t] for t in (q_terms & c.context) - c.terms)
             head = sum(idf[t] for t in (q_terms & (head_terms[c.doc] | c.section)) - c.terms - c.context)
             s = (hit + self.context_weight * ctx + self.heading_weight * head) / total
@@ -350,6 +355,14 @@ class EvidenceSelector:
             for d, keys in per_doc.items()
         ]
         return sorted(pieces, key=lambda p: -p.score)
+
+
+def _abbreviated(wanted: set[str], have: frozenset[str]) -> set[str]:
+    """The words of ``wanted`` that ``have`` holds abbreviated: code shortens words (``dim``
+    for "dimension", ``env`` for "environment", ``config`` for "configure"). An abbreviation
+    is a Latin word of 3+ letters that begins a wanted word 2+ letters longer."""
+    short = [t for t in have if len(t) >= 3 and t.isascii() and t.isalpha()]
+    return {w for w in wanted if w.isascii() and any(len(w) >= len(t) + 2 and w.startswith(t) for t in short)}
 
 
 def _imports_only(unit: Unit) -> bool:
