@@ -133,3 +133,29 @@ def test_code_abbreviations_meet_the_words_they_shorten():
     picked = EvidenceSelector(max_chars=40).select(question, [code])
     assert "dim = 4" in picked[0].text
     assert "dim = 4" not in EvidenceSelector(max_chars=40, abbreviation_weight=0).select(question, [code])[0].text
+
+
+def test_a_wrapped_sentence_stays_whole():
+    """Docs wrapped at ~100 columns end a paragraph (or a list item) with a short line: it is
+    the rest of the sentence, not a unit of its own (the paper's title was cut in two)."""
+    text = ("精炼组件基于ACL 2025接收的论文《Hierarchical Document Refinement for Long-context Retrieval-augmented\n"
+            "Generation》实现：\n\n"
+            "- **作者**：Jiajie Jin, Xiaoxi Li, Guanting Dong, Yuyao Zhang, Yutao Zhu, Yongkang Wu, Zhonghua Li, Qi\n"
+            "  Ye, Zhicheng Dou\n"
+            "- **会议**：ACL 2025\n\n"
+            "Short lines stand alone.\nLike this one.\n")
+    units = split_units(text, 1)
+    assert units[0].text.endswith("Retrieval-augmented Generation》实现：") and (units[0].start_line, units[0].end_line) == (1, 2)
+    assert units[1].text.endswith("Qi Ye, Zhicheng Dou") and (units[1].start_line, units[1].end_line) == (4, 5)
+    assert [u.text for u in units[2:]] == ["**会议**：ACL 2025", "Short lines stand alone.", "Like this one."]
+
+
+def test_a_question_for_a_paper_is_answered_by_its_title():
+    """Asked which paper a method comes from, the sentence that names the paper's title
+    answers; the one that says the method's name back does not."""
+    doc = Doc("LongRefiner 通过分层文档结构化解决长上下文的问题。\n\n"
+              "该组件基于 ACL 2025 接收的论文《Hierarchical Document Refinement for Long-context RAG》实现。\n",
+              heading="LongRefiner")
+    question = "LongRefiner 这个精炼方法出自哪篇论文？"
+    assert "《Hierarchical" in EvidenceSelector(max_chars=90).select(question, [doc])[0].text
+    assert "《Hierarchical" not in EvidenceSelector(max_chars=90, title_boost=1.0).select(question, [doc])[0].text

@@ -8,7 +8,9 @@ their line numbers, so every piece of evidence can be cited as ``path:L12-L14``.
 Rules, in order:
 - a fenced code block is one unit, cut where a new top-level import, class, function or
   decorator starts (the next example) and into runs of lines when it is long;
-- list items, table rows and other short lines are one unit each; a list item's own marker
+- list items, table rows and other short lines are one unit each, except the short last
+  line of a wrapped paragraph (the rest of its sentence) and the indented lines that carry
+  on a list item (the rest of the item); a list item's own marker
   (``3. ``, ``- ``, ``* ``) is not part of its text: evidence is shown under its citation
   number, and ``[2] 3. The ...`` carries a second number that means nothing out of its list;
   the item's line range still cites it;
@@ -33,6 +35,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*\[])|(?<=[。！？；
 _CODE_START = re.compile(r"^\s*(?:from\s+[\w.]+\s+import|import\s+\w|def\s+\w|class\s+\w|return\b|@\w|#\s|\$\s|>>>)")
 _SYMBOLS = re.compile(r"[^\w\s\u3400-\u9fff，。：；！？、（）“”]")
 MAX_CODE_LINES = 4
+_ENDS_SENTENCE = tuple("。！？；.!?;:：")
 
 
 def looks_like_code(line: str) -> bool:
@@ -149,6 +152,7 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
     lead_indent = -1  # the indentation of the list item that is the lead-in (-1: not an item)
     section = ""  # the last heading read
     start = 0  # units before this index get ``section`` when the next heading comes
+    last_item, last_item_indent = -1, 0  # the last list item's unit index and indentation
 
     def label() -> None:
         nonlocal start
@@ -203,6 +207,19 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
             units.append(Unit(row[:MAX_UNIT_CHARS], no, no, "line", False, "" if row == table_header else table_header))
             continue
         item = _LIST.match(raw)
+        indent = len(raw) - len(raw.lstrip())
+        if (not item and units and last_item == len(units) - 1 and units[-1].end_line == no - 1
+                and indent > last_item_indent and not units[-1].lead_in):
+            # the wrapped rest of a list item ("- **作者**：Jiajie Jin, ..., Qi" / "  Ye, Zhicheng Dou")
+            prev = units[-1]
+            glue = "" if re.search(r"[\u3400-\u9fff]$", prev.text) or re.match(r"[\u3400-\u9fff]", line) else " "
+            units[-1] = replace(prev, text=(prev.text + glue + line)[:MAX_UNIT_CHARS], end_line=no,
+                                lead_in=line.endswith((":", "：")) and not looks_like_code(line))
+            continue
+        if (paragraph and not item and indent < 4 and len(line) < 60 and not looks_like_code(raw)
+                and not paragraph[-1][1].rstrip().endswith(_ENDS_SENTENCE)):
+            paragraph.append((no, raw))  # the short last line of a wrapped paragraph: its sentence goes on
+            continue
         if item or raw.startswith(("    ", "\t")) or len(line) < 60:
             # list items, indented code and short lines stand on their own
             flush_paragraph()
@@ -210,7 +227,6 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
                 line = raw[item.end() :].strip()
             if units and units[-1].lead_in and units[-1].end_line >= no - 1:
                 lead_in, lead_indent = units[-1].text, -1
-            indent = len(raw) - len(raw.lstrip())
             if item and indent <= lead_indent:  # a sibling of the item that led in, not one of its own
                 lead_in, lead_indent = "", -1
             is_lead = line.endswith((":", "：")) and not looks_like_code(line)
@@ -221,6 +237,8 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
                 units.append(Unit(line[:MAX_UNIT_CHARS], no, no, kind, is_lead, lead_in if item else ""))
             if is_lead:  # a list item that leads in leads its own sub-items only
                 lead_in, lead_indent = line, (indent if item else -1)
+            if item:
+                last_item, last_item_indent = len(units) - 1, indent
             continue
         paragraph.append((no, raw))
     flush_paragraph()
