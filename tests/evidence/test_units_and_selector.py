@@ -158,4 +158,24 @@ def test_a_question_for_a_paper_is_answered_by_its_title():
               heading="LongRefiner")
     question = "LongRefiner 这个精炼方法出自哪篇论文？"
     assert "《Hierarchical" in EvidenceSelector(max_chars=90).select(question, [doc])[0].text
-    assert "《Hierarchical" not in EvidenceSelector(max_chars=90, title_boost=1.0).select(question, [doc])[0].text
+    assert "《Hierarchical" not in EvidenceSelector(max_chars=90, answer_name_boost=1.0).select(question, [doc])[0].text
+
+
+def test_two_words_code_writes_as_one_meet_it():
+    """"times out" finds ``TimeoutError``; "FAISS index" finds ``FaissIndex``."""
+    from studio_nb.services.evidence.selector import _compounds
+
+    vocabulary = frozenset({"timeout", "timeouterror", "error", "faissindex", "setup"})
+    assert _compounds("What if a call times out while the FAISS index is set up?", vocabulary) == {
+        "timeout", "faissindex", "setup"}
+    assert _compounds("time out", frozenset({"other"})) == set()  # only words the units have
+
+
+def test_a_question_about_errors_prefers_the_unit_that_names_one():
+    """Asked which exceptions, the (Chinese) line that names them beats an English line that
+    only shares the question's words."""
+    doc = Doc("A listener thread reads the responses of each service call.\n\n"
+              "超时时抛出 `TimeoutError`，失败时抛出 `RuntimeError`。\n", heading="Service calls")
+    question = "Which exceptions can a blocking service call raise?"
+    assert "RuntimeError" in EvidenceSelector(max_chars=70).select(question, [doc])[0].text
+    assert "RuntimeError" not in EvidenceSelector(max_chars=70, answer_name_boost=1.0).select(question, [doc])[0].text

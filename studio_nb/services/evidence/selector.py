@@ -14,7 +14,8 @@ Each unit (see ``units.py``) is scored against the question:
   rarest: it is the topic retrieval found) found in the unit, with the headings above it
   counted at a lower weight; Chinese is segmented (jieba plus character bigrams) like the
   BM25 index; a word code abbreviates (``dim`` for "dimension", ``env`` for
-  "environment") counts at ``abbreviation_weight``;
+  "environment") counts at ``abbreviation_weight``, and two words of the question that code
+  writes as one ("times out": ``TimeoutError``; "FAISS index": ``FaissIndex``) are a term too;
 - identifiers: a name from the question (``LocalEnvironment``, ``env.submit``) in the
   unit is strong evidence;
 - meaning, optionally: cosine similarity of unit and question embeddings when an embedder
@@ -23,7 +24,8 @@ Each unit (see ``units.py``) is scored against the question:
   and cost ~40 sentence embeddings per question;
 - answer-likeness: a question that asks for a value, a name or a command prefers units
   that contain one (digits, code, ``key: value``); one that asks which paper prefers a
-  title (``《…》``, ``**标题**``, ``title={…}``) by ``title_boost``; one that asks what, why or how long
+  title (``《…》``, ``**标题**``, ``title={…}``) and one that asks which exception an
+  exception's name (``TimeoutError``), by ``answer_name_boost``; one that asks what, why or how long
   prefers prose to code; import lines count only when it asks where a name comes from;
 - the retrieval rank of the unit's chunk, a little.
 
@@ -44,6 +46,7 @@ from typing import Any, Sequence
 
 from studio_nb.services.evidence.units import Unit, split_units
 from studio_nb.services.text import cjk_share, folded, identifiers, jaccard, terms
+from studio_nb.services.tokenizer import stem
 
 #: questions that ask for a number (a size, a port, a duration, a default value)
 _WANTS_NUMBER = re.compile(
@@ -63,6 +66,9 @@ _WANTS_TITLE = re.compile(r"\b(which|what) (?:paper|article|book|publication)\b|
                           re.IGNORECASE)
 _TITLE_LIKE = re.compile(r"《[^》]{4,}》|\*\*(?:标题|题目|title)\*\*|\btitle\s*=\s*[{\"]|[“\"][A-Z][a-z]+(?: [^”\"\n]+){2,}[”\"]",
                          re.IGNORECASE)
+#: questions that ask what goes wrong: an exception's name answers them
+_WANTS_ERROR = re.compile(r"\b(exceptions?|errors?|raise[sd]?|throws?)\b|异常|报错|错误|抛出", re.IGNORECASE)
+_ERROR_LIKE = re.compile(r"\b[A-Z]\w+(?:Error|Exception)\b")  # TimeoutError, not the catch-all Exception
 #: questions that ask for an explanation: prose answers them better than code
 _WANTS_EXPLANATION = re.compile(
     r"\b(what is|what are|what does|why|difference|differ|explain|purpose|mean)\b|"
@@ -160,7 +166,7 @@ class EvidenceSelector:
         chunk_weight: float = 0.3,
         restatement: float = 0.25,
         abbreviation_weight: float = 0.8,
-        title_boost: float = 2.0,
+        answer_name_boost: float = 2.0,
         embedder: Any = None,
     ) -> None:
         self.max_chars = max_chars
@@ -181,7 +187,7 @@ class EvidenceSelector:
         self.chunk_weight = chunk_weight
         self.restatement = restatement
         self.abbreviation_weight = abbreviation_weight
-        self.title_boost = title_boost
+        self.answer_name_boost = answer_name_boost
         self.embedder = embedder
 
     # ------------------------------------------------------------------ candidates
@@ -197,9 +203,9 @@ class EvidenceSelector:
         return out
 
     def score(self, question: str, documents: Sequence[Any], cands: list[Candidate], query_vec: Any = None) -> list[Candidate]:
-        q_terms = set(terms(question))
         if not cands:
             return []
+        q_terms = set(terms(question)) | _compounds(question, frozenset().union(*(c.terms for c in cands)))
         n = len(cands)
         df: dict[str, int] = {}
         for c in cands:
@@ -219,6 +225,7 @@ class EvidenceSelector:
         wants_number = bool(_WANTS_NUMBER.search(question))
         wants_name = bool(_WANTS_NAME.search(question))
         wants_title = bool(_WANTS_TITLE.search(question))
+        wants_error = bool(_WANTS_ERROR.search(question))
         wants_prose = (bool(_WANTS_EXPLANATION.search(question)) and not (wants_name or wants_number)) or bool(
             _WANTS_DURATION.search(question))
         dense = self._dense(question, cands, query_vec)
@@ -240,12 +247,14 @@ class EvidenceSelector:
             if s <= 0:  # shares nothing with the question: no bonus makes it evidence
                 scored.append(replace(c, score=0.0))
                 continue
-            if wants_title and _TITLE_LIKE.search(text):
-                s *= self.title_boost  # "which paper?": a title (《…》, **标题**, title={…}) is the answer, not a restatement
             if (wants_number and _NUMBER.search(text)) or (wants_name and _NAME_LIKE.search(text)):
                 s += self.answer_type_bonus * min(s, 0.5) * 2  # only a unit on topic earns it
             s += self.rank_weight / (1 + c.doc)
             s += self.chunk_weight * chunk_cover[c.doc]
+            if (wants_title and _TITLE_LIKE.search(text)) or (wants_error and _ERROR_LIKE.search(text)):
+                # "which paper?": a title (《…》, **标题**, title={…}) is the answer, not a restatement;
+                # "which exceptions?": the unit that names one (TimeoutError), even in Chinese
+                s *= self.answer_name_boost
             if len(c.terms) < 3 and c.unit.kind != "code":
                 s *= 0.6  # "options:", "members:", a lone name: markup, not a statement
             if len(text) < 12:
@@ -366,6 +375,21 @@ class EvidenceSelector:
             for d, keys in per_doc.items()
         ]
         return sorted(pieces, key=lambda p: -p.score)
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _compounds(question: str, vocabulary: frozenset[str]) -> set[str]:
+    """Two words of the question that code writes as one ("times out" -> ``timeout``,
+    "set up" -> ``setup``, "shut down" -> ``shutdown``), where the units have that word."""
+    words = [w.lower() for w in _LATIN_WORD.findall(question)]
+    out = set()
+    for a, b in zip(words, words[1:]):
+        for joined in {a + b, stem(a) + b}:
+            if len(joined) >= 5 and joined in vocabulary:
+                out.add(joined)
+    return out
 
 
 def _abbreviated(wanted: set[str], have: frozenset[str]) -> set[str]:
