@@ -179,3 +179,12 @@ def test_a_question_about_errors_prefers_the_unit_that_names_one():
     question = "Which exceptions can a blocking service call raise?"
     assert "RuntimeError" in EvidenceSelector(max_chars=70).select(question, [doc])[0].text
     assert "RuntimeError" not in EvidenceSelector(max_chars=70, answer_name_boost=1.0).select(question, [doc])[0].text
+
+
+def test_a_question_for_a_constant_prefers_its_definition():
+    code = Doc('def main():\n    print(f"connect to http://localhost:{PORT}/v1 for embedding")\n\n'
+               "# Use SagePorts for embedding port configuration\nEMBEDDING_PORT = SagePorts.EMBEDDING_SECONDARY  # 8091\n",
+               path="embedding_server_example.py", heading="module")
+    question = "Which port constant does the embedding server example connect to?"
+    assert "EMBEDDING_PORT =" in EvidenceSelector(max_chars=120).select(question, [code])[0].text
+    assert "EMBEDDING_PORT =" not in EvidenceSelector(max_chars=120, answer_name_boost=1.0).select(question, [code])[0].text

@@ -24,8 +24,9 @@ Each unit (see ``units.py``) is scored against the question:
   and cost ~40 sentence embeddings per question;
 - answer-likeness: a question that asks for a value, a name or a command prefers units
   that contain one (digits, code, ``key: value``); one that asks which paper prefers a
-  title (``《…》``, ``**标题**``, ``title={…}``) and one that asks which exception an
-  exception's name (``TimeoutError``), by ``answer_name_boost``; one that asks what, why or how long
+  title (``《…》``, ``**标题**``, ``title={…}``), one that asks which exception an exception's
+  name (``TimeoutError``), one that asks for a constant its definition (``EMBEDDING_PORT =``),
+  by ``answer_name_boost``; one that asks what, why or how long
   prefers prose to code; import lines count only when it asks where a name comes from;
 - the retrieval rank of the unit's chunk, a little.
 
@@ -69,6 +70,9 @@ _TITLE_LIKE = re.compile(r"《[^》]{4,}》|\*\*(?:标题|题目|title)\*\*|\bti
 #: questions that ask what goes wrong: an exception's name answers them
 _WANTS_ERROR = re.compile(r"\b(exceptions?|errors?|raise[sd]?|throws?)\b|异常|报错|错误|抛出", re.IGNORECASE)
 _ERROR_LIKE = re.compile(r"\b[A-Z]\w+(?:Error|Exception)\b")  # TimeoutError, not the catch-all Exception
+#: questions that ask for a constant: an UPPER_CASE name assigned in code answers them
+_WANTS_CONSTANT = re.compile(r"\bconstants?\b|常量", re.IGNORECASE)
+_CONSTANT_LIKE = re.compile(r"^\s*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\s*[:=]", re.M)
 #: questions that ask for an explanation: prose answers them better than code
 _WANTS_EXPLANATION = re.compile(
     r"\b(what is|what are|what does|why|difference|differ|explain|purpose|mean)\b|"
@@ -226,6 +230,7 @@ class EvidenceSelector:
         wants_name = bool(_WANTS_NAME.search(question))
         wants_title = bool(_WANTS_TITLE.search(question))
         wants_error = bool(_WANTS_ERROR.search(question))
+        wants_constant = bool(_WANTS_CONSTANT.search(question))
         wants_prose = (bool(_WANTS_EXPLANATION.search(question)) and not (wants_name or wants_number)) or bool(
             _WANTS_DURATION.search(question))
         dense = self._dense(question, cands, query_vec)
@@ -251,9 +256,11 @@ class EvidenceSelector:
                 s += self.answer_type_bonus * min(s, 0.5) * 2  # only a unit on topic earns it
             s += self.rank_weight / (1 + c.doc)
             s += self.chunk_weight * chunk_cover[c.doc]
-            if (wants_title and _TITLE_LIKE.search(text)) or (wants_error and _ERROR_LIKE.search(text)):
+            if ((wants_title and _TITLE_LIKE.search(text)) or (wants_error and _ERROR_LIKE.search(text))
+                    or (wants_constant and _CONSTANT_LIKE.search(text))):
                 # "which paper?": a title (《…》, **标题**, title={…}) is the answer, not a restatement;
-                # "which exceptions?": the unit that names one (TimeoutError), even in Chinese
+                # "which exceptions?": the unit that names one (TimeoutError), even in Chinese;
+                # "which constant?": the line that defines one (EMBEDDING_PORT = ...)
                 s *= self.answer_name_boost
             if len(c.terms) < 3 and c.unit.kind != "code":
                 s *= 0.6  # "options:", "members:", a lone name: markup, not a statement
