@@ -188,3 +188,13 @@ def test_a_question_for_a_constant_prefers_its_definition():
     question = "Which port constant does the embedding server example connect to?"
     assert "EMBEDDING_PORT =" in EvidenceSelector(max_chars=120).select(question, [code])[0].text
     assert "EMBEDDING_PORT =" not in EvidenceSelector(max_chars=120, answer_name_boost=1.0).select(question, [code])[0].text
+
+
+def test_code_from_one_block_keeps_its_indentation_when_shown_together():
+    """Units are dedented to save characters, but two units of one function shown in one
+    passage keep their depths: ``return`` stays inside the ``if``."""
+    code = Doc("def main():\n    if TEST_MODE:\n        print('test mode: port 8091')\n\n"
+               "        print('model bge-m3')\n        return\n", path="server.py", heading="def main")
+    text = EvidenceSelector(max_chars=400).select("Which port and model in test mode?", [code])[0].text
+    assert text == ("def main():\n    if TEST_MODE:\n        print('test mode: port 8091')\n"
+                    "        print('model bge-m3')\n        return")

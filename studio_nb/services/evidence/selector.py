@@ -125,13 +125,26 @@ class Selection:
             out = first.context + "\n"
         indices = self.indices or tuple(range(len(self.units)))
         for k, unit in enumerate(self.units):
+            text = unit.text
             if k:
                 prev = self.units[k - 1]
                 out += "\n" if unit.kind != "sentence" or prev.kind != "sentence" else " "
-                if indices[k] > indices[k - 1] + 1 and not unit.text.startswith("…"):
+                if indices[k] > indices[k - 1] + 1 and not text.startswith("…"):
                     out += "… "
-            out += unit.text
+            if unit.kind == "code" and unit.indent > self._code_base(k):  # the body of the line above
+                text = textwrap.indent(text, " " * (unit.indent - self._code_base(k)))
+            out += text
         return out
+
+    def _code_base(self, k: int) -> int:
+        """The indentation the run of code units around unit ``k`` is shown at: its least."""
+        start = k
+        while start > 0 and self.units[start - 1].kind == "code":
+            start -= 1
+        end = k
+        while end + 1 < len(self.units) and self.units[end + 1].kind == "code":
+            end += 1
+        return min(u.indent for u in self.units[start : end + 1])
 
     @property
     def start_line(self) -> int:
@@ -201,7 +214,9 @@ class EvidenceSelector:
             code = str(getattr(doc, "path", "")).endswith((".py", ".ipynb"))
             for i, unit in enumerate(split_units(doc.text, getattr(doc, "start_line", 1) or 1, code=code)):
                 if unit.kind == "code":  # indentation costs characters of the budget and says little
-                    unit = replace(unit, text=textwrap.dedent(unit.text))
+                    depth = min((len(line) - len(line.lstrip(" ")) for line in unit.text.split("\n") if line.strip()),
+                                default=0)
+                    unit = replace(unit, text=textwrap.dedent(unit.text), indent=depth)
                 out.append(Candidate(unit, d, i, frozenset(terms(unit.text)), context=frozenset(terms(unit.context)),
                                      section=frozenset(terms(unit.section))))
         return out
@@ -443,5 +458,5 @@ def _window(c: Candidate, q_terms: set[str], width: int = WINDOW) -> Candidate:
             if hits > best_hits:
                 best, best_hits = start, hits
         cut = ("…" if best else "") + text[best : best + width].strip() + ("…" if best + width < len(text) else "")
-    unit = Unit(cut, c.unit.start_line, c.unit.end_line, c.unit.kind, c.unit.lead_in, c.unit.context)
+    unit = replace(c.unit, text=cut)
     return replace(c, unit=unit)

@@ -62,6 +62,9 @@ class Unit:
     #: the heading above the unit inside its chunk ("健康检查" for the ``curl …/health`` line
     #: under "### 健康检查"): a chunk's own heading names only its first section
     section: str = ""
+    #: spaces taken off the front of every line of a code unit (shown alone, indentation only
+    #: costs characters; shown after another unit of the same code, it keeps its depth)
+    indent: int = 0
 
 
 #: a linked image (a badge: ``[![pypi](…svg)](…)``) or an image (``![alt](…png)``)
