@@ -12,8 +12,11 @@ Then it decides whether the model is needed at all, by answer mode:
   a knowledge question with no evidence ("nothing found" beats an invented answer), not
   for a question in a language the model does not write well (``synthesis_languages``;
   the bundled 135M model writes English, and its Chinese recombined evidence words into
-  claims the evidence does not make); otherwise the model writes a short synthesis of the
-  evidence, checked afterwards;
+  claims the evidence does not make), not when the evidence the model would read
+  (``synthesis_evidence_chars``, the best first) is mostly in the other language (the
+  synthesis must restate one passage in the asker's words: an English sentence cannot
+  restate a Chinese passage, and every such synthesis was dropped by the check); otherwise
+  the model writes a short synthesis of the evidence, checked afterwards;
 - ``generative``: always, from the whole retrieved chunks (for strong models; no
   evidence part).
 
@@ -35,7 +38,9 @@ import anyio
 from studio_nb.citation import Citation
 from studio_nb.errors import ConfigError
 from studio_nb.kernel import Operator
+from studio_nb.language import cjk_share
 from studio_nb.messages import ContextEnrichedMessage, Evidence, EvidencePiece, Response, Source, is_chinese
+from studio_nb.operators.prompt_builder import best_evidence
 from studio_nb.operators.respond import respond
 from studio_nb.services.intent.types import Intent
 from studio_nb.services.tools.statements import state
@@ -88,6 +93,7 @@ class EvidenceOp(Operator):
     def __init__(
         self, mode: str = "grounded", min_score: float = 0.3, question_min_score: float = 0.08,
         code_min_score: float = 0.2, synthesis_languages: tuple[str, ...] | list[str] = ("en",),
+        synthesis_evidence_chars: int = 450,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"answer mode {mode!r} is not one of {MODES}")
@@ -96,6 +102,7 @@ class EvidenceOp(Operator):
         self.question_min_score = question_min_score
         self.code_min_score = code_min_score
         self.synthesis_languages = tuple(synthesis_languages or ())
+        self.synthesis_evidence_chars = synthesis_evidence_chars
         self.selector = None
 
     def floor(self, intent: str, confidence: float) -> float:
@@ -135,9 +142,18 @@ class EvidenceOp(Operator):
             return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
         if not evidence and evidence.note and msg.routed.intent in DOCUMENT_INTENTS:
             return respond(msg, mode=self.mode, evidence=evidence, note=evidence.note)
-        if evidence and self.mode == "grounded" and language(msg.routed.content) not in self.synthesis_languages:
+        if evidence and self.mode == "grounded" and not self.can_synthesize(msg.routed.content, evidence):
             return respond(msg, mode=self.mode, evidence=evidence)  # the evidence is the answer
         return None
+
+    def can_synthesize(self, question: str, evidence: Evidence) -> bool:
+        """Whether the model may write a synthesis: the question is in a language it writes, and
+        the evidence it would read is mostly in that language too (cjk_share below or above 0.5)."""
+        asked = language(question)
+        if asked not in self.synthesis_languages:
+            return False
+        read = " ".join(text for _, text in best_evidence(evidence.pieces, self.synthesis_evidence_chars))
+        return (cjk_share(read) >= 0.5) == (asked == "zh")
 
     async def process(self, msg: ContextEnrichedMessage) -> AsyncIterator[Evidence | ContextEnrichedMessage | Response]:
         if self.mode == "generative":

@@ -115,3 +115,34 @@ def test_a_chinese_question_gets_the_evidence_and_no_synthesis(echo_pipe: Any) -
     resp = echo_pipe.ask("LocalEnvironment 怎么提交一个 pipeline？", session_id="echo-zh").wait().response
     assert resp.evidence and not resp.synthesis
     assert len(client.requests) == before  # the model was not asked to write Chinese
+
+
+def test_an_english_question_over_chinese_evidence_gets_the_evidence_without_asking_the_model(echo_pipe: Any) -> None:
+    """The synthesis must restate one passage in the asker's language; from passages that are
+    mostly Chinese an English sentence cannot, so the model is not asked (seconds saved)."""
+    client = _client(echo_pipe)
+    before = len(client.requests)
+    resp = echo_pipe.ask("How long does _wait_for_completion wait before it calls stop()?",
+                         session_id="echo-zh-evidence").wait().response
+    assert resp.evidence and "最长等待 5 分钟" in resp.text
+    assert len(client.requests) == before and not resp.synthesis
+
+
+def test_which_evidence_the_model_may_restate() -> None:
+    from studio_nb.citation import Citation
+    from studio_nb.messages import Evidence, EvidencePiece
+    from studio_nb.operators.evidence import EvidenceOp
+
+    def evidence(*texts: str) -> Evidence:
+        return Evidence(tuple(EvidencePiece(n, t, Citation("a.md", n, n)) for n, t in enumerate(texts, 1)))
+
+    zh = evidence("当 `autostop=True` 时，`_wait_for_completion()` 会轮询任务状态，最长等待 5 分钟，然后尝试调用 `stop()`。")
+    en = evidence("With autostop=True, submit() waits for the JobManager to finish the job.")
+    op = EvidenceOp()
+    assert op.can_synthesize("How long does autostop wait?", en)
+    assert not op.can_synthesize("How long does autostop wait?", zh)
+    assert not op.can_synthesize("autostop 最长等待多久？", zh)  # the model writes English only (by default)
+    both = EvidenceOp(synthesis_languages=("en", "zh"))
+    assert both.can_synthesize("autostop 最长等待多久？", zh) and not both.can_synthesize("autostop 最长等待多久？", en)
+    # only what the model reads counts: a Chinese passage after 450 characters of English does not
+    assert op.can_synthesize("How long does autostop wait?", evidence(en.pieces[0].text * 7, zh.pieces[0].text))
