@@ -198,3 +198,19 @@ def test_code_from_one_block_keeps_its_indentation_when_shown_together():
     text = EvidenceSelector(max_chars=400).select("Which port and model in test mode?", [code])[0].text
     assert text == ("def main():\n    if TEST_MODE:\n        print('test mode: port 8091')\n"
                     "        print('model bge-m3')\n        return")
+
+
+def test_a_gap_before_indented_code_is_marked_on_its_own_line():
+    from studio_nb.services.evidence.selector import Selection
+    from studio_nb.services.evidence.units import Unit
+
+    units = (Unit("def main():", 1, 1, "code"), Unit("return port", 9, 9, "code", indent=4))
+    assert Selection(0, units, 1.0, (0, 3)).text == "def main():\n…\n    return port"
+
+
+def test_a_wrapped_list_item_that_leads_in_leads_its_own_sub_items():
+    units = split_units("- The gateway takes these options, all of them optional and read once at\n"
+                        "  start-up:\n"
+                        "  - `port`: where it listens\n")
+    assert units[0].lead_in and units[0].end_line == 2
+    assert units[1].context == units[0].text  # the sub-item knows what it is an option of

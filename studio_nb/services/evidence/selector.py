@@ -126,13 +126,14 @@ class Selection:
         indices = self.indices or tuple(range(len(self.units)))
         for k, unit in enumerate(self.units):
             text = unit.text
+            depth = unit.indent - self._code_base(k) if unit.kind == "code" else 0
             if k:
                 prev = self.units[k - 1]
                 out += "\n" if unit.kind != "sentence" or prev.kind != "sentence" else " "
                 if indices[k] > indices[k - 1] + 1 and not text.startswith("…"):
-                    out += "… "
-            if unit.kind == "code" and unit.indent > self._code_base(k):  # the body of the line above
-                text = textwrap.indent(text, " " * (unit.indent - self._code_base(k)))
+                    out += "…\n" if depth else "… "  # "…" above indented code, not inside its indentation
+            if depth:  # the body of the line above keeps its depth
+                text = textwrap.indent(text, " " * depth)
             out += text
         return out
 

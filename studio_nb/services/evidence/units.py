@@ -216,8 +216,11 @@ def split_units(text: str, start_line: int = 1, *, code: bool = False) -> list[U
             # the wrapped rest of a list item ("- **作者**：Jiajie Jin, ..., Qi" / "  Ye, Zhicheng Dou")
             prev = units[-1]
             glue = "" if re.search(r"[\u3400-\u9fff]$", prev.text) or re.match(r"[\u3400-\u9fff]", line) else " "
-            units[-1] = replace(prev, text=(prev.text + glue + line)[:MAX_UNIT_CHARS], end_line=no,
-                                lead_in=line.endswith((":", "：")) and not looks_like_code(line))
+            whole = prev.text + glue + line
+            units[-1] = replace(prev, text=whole[:MAX_UNIT_CHARS], end_line=no,
+                                lead_in=whole.endswith((":", "：")) and not looks_like_code(whole))
+            if units[-1].lead_in:  # the whole item now leads in its own sub-items
+                lead_in, lead_indent = units[-1].text, last_item_indent
             continue
         if (paragraph and not item and indent < 4 and len(line) < 60 and not looks_like_code(raw)
                 and not paragraph[-1][1].rstrip().endswith(_ENDS_SENTENCE)):
