@@ -86,10 +86,14 @@ def _chat_once(pipe: Any, question: str, args: argparse.Namespace, session: str)
 def cmd_chat(args: argparse.Namespace) -> int:
     pipe = _pipeline(args, **({"max_tokens": args.max_tokens} if args.max_tokens else {}))
     try:
+        if args.question and args.question != ["-"]:
+            return _chat_once(pipe, " ".join(args.question), args, args.session or "cli")
+        # several questions: load the models and indexes before the first one, so its answer
+        # (and its timings in the JSON lines) are an answer's, not the first load's
+        print("warming up ...", file=sys.stderr, flush=True)
+        pipe.warm_up(progress=sys.stderr.isatty())
         if args.question == ["-"]:
             return _chat_batch(pipe, args)
-        if args.question:
-            return _chat_once(pipe, " ".join(args.question), args, args.session or "cli")
         print("studio-nb chat — empty line or Ctrl-D to quit", file=sys.stderr)
         while True:
             try:

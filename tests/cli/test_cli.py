@@ -100,3 +100,4 @@ def test_chat_dash_answers_one_json_line_per_question(data_dir):
         assert {"text", "intent", "sources", "timings", "evidence", "synthesis", "dropped"} <= set(record)
         assert record["timings"]["intent_router"] >= 0
     assert first["session_id"] != second["session_id"]  # a new session per line
+    assert "warming up" in out.stderr  # before the first question, not during its answer
