@@ -88,10 +88,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     try:
         if args.question and args.question != ["-"]:
             return _chat_once(pipe, " ".join(args.question), args, args.session or "cli")
-        # several questions: load the models and indexes before the first one, so its answer
-        # (and its timings in the JSON lines) are an answer's, not the first load's
-        print("warming up ...", file=sys.stderr, flush=True)
-        pipe.warm_up(progress=sys.stderr.isatty())
+        if pipe.config["answer_mode"] != "extractive":  # (extractive never loads the chat model)
+            # several questions: load the models and indexes before the first one, so its answer
+            # (and its timings in the JSON lines) are an answer's, not the first load's
+            print("warming up ...", file=sys.stderr, flush=True)
+            pipe.warm_up(progress=sys.stderr.isatty())
         if args.question == ["-"]:
             return _chat_batch(pipe, args)
         print("studio-nb chat — empty line or Ctrl-D to quit", file=sys.stderr)
