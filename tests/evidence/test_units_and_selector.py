@@ -214,3 +214,10 @@ def test_a_wrapped_list_item_that_leads_in_leads_its_own_sub_items():
                         "  - `port`: where it listens\n")
     assert units[0].lead_in and units[0].end_line == 2
     assert units[1].context == units[0].text  # the sub-item knows what it is an option of
+
+
+def test_code_cut_after_a_call_does_not_start_with_its_closing_brackets():
+    """A chunk cut inside a call leaves ``)`` at the top of the next one: it says nothing, and
+    the unit (and its citation) starts at the first line that does."""
+    units = split_units(")\n    },\n)\ncollection.batch_insert_data(texts)\n", start_line=40, code=True)
+    assert [(u.text, u.start_line) for u in units] == [("collection.batch_insert_data(texts)", 43)]

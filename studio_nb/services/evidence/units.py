@@ -100,6 +100,8 @@ def _sentences(paragraph: list[tuple[int, str]]) -> list[Unit]:
     return out
 
 
+#: a line that only closes brackets (and maybe ends a statement): ``)``, ``},``, ``])``
+_CLOSERS = re.compile(r"^\s*[)\]}]+[,;:]?\s*$")
 _TOP_LEVEL = re.compile(r"(?:from\s+[\w.]+\s+import|import\s|class\s|def\s|async\s+def\s|@)")
 
 
@@ -112,12 +114,15 @@ def _code_units(run: list[tuple[int, str]], max_lines: int = MAX_CODE_LINES) -> 
         if not groups or starts:
             groups.append([])
         groups[-1].append((no, line))
-    return [
-        Unit("\n".join(line.rstrip() for _, line in group[i : i + max_lines]), group[i][0],
-             group[min(i + max_lines, len(group)) - 1][0], "code")
-        for group in groups
-        for i in range(0, len(group), max_lines)
-    ]
+    units = []
+    for group in groups:
+        for i in range(0, len(group), max_lines):
+            part = group[i : i + max_lines]
+            while part and _CLOSERS.match(part[0][1]):  # the end of a call the chunk cut: ")" says nothing
+                part = part[1:]
+            if part:
+                units.append(Unit("\n".join(line.rstrip() for _, line in part), part[0][0], part[-1][0], "code"))
+    return units
 
 
 def split_code(text: str, start_line: int = 1, max_lines: int = MAX_CODE_LINES) -> list[Unit]:
